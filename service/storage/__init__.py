@@ -1,0 +1,18 @@
+from service.storage.db import Database
+from service.storage.models import (
+    Actor,
+    ApiKey,
+    AuditEntry,
+    Base,
+    Comment,
+    DeliveryAttempt,
+    ModelResult,
+    ScoreLabel,
+    Site,
+    Status,
+    User,
+    WebhookDelivery,
+)
+
+__all__ = ["Actor", "ApiKey", "AuditEntry", "Base", "Comment", "Database", "DeliveryAttempt", "ModelResult",
+           "ScoreLabel", "Site", "Status", "User", "WebhookDelivery"]

