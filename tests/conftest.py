@@ -1,0 +1,117 @@
+"""Shared fixtures: a real database (SQLite file, or PostgreSQL when VIGIE_TEST_DATABASE_URL is set), a real Redis
+(embedded, or VIGIE_TEST_REDIS_URL), the app, a site with an API key, and the real model.
+
+Each test starts from empty tables and an empty Redis database.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from service.app import create_app
+from service.config import Settings
+from service.storage.migrate import upgrade
+from service.storage.models import Base
+
+TEST_DB_URL = os.environ.get("VIGIE_TEST_DATABASE_URL")
+TEST_REDIS_URL = os.environ.get("VIGIE_TEST_REDIS_URL")
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    if not TEST_DB_URL:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'vigie.db'}"
+        upgrade(url)
+        yield url
+        return
+    # A throw-away PostgreSQL database for this test session.
+    base = make_url(TEST_DB_URL)
+    name = f"vigie_test_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = base.set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture(scope="session")
+def model_cache() -> Path:
+    """The base encoder is built once and shared across test sessions (it is deterministic)."""
+    path = Path(os.environ.get("VIGIE_MODEL_CACHE") or Path.home() / ".cache" / "vigie" / "models")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def settings(database_url, data_dir, model_cache) -> Settings:
+    return Settings(data_dir=data_dir, database_url=database_url, redis_url=TEST_REDIS_URL,
+                    model_cache=model_cache, secret_key="test-secret", batch_wait_ms=0)
+
+
+@pytest.fixture(scope="session")
+def _app(settings):
+    return create_app(settings)
+
+
+@pytest.fixture
+def app(_app):
+    """The app, with empty tables and an empty Redis before each test."""
+    vigie = _app.extensions["vigie"]
+    vigie.redis.flushdb()
+    with vigie.db.engine.begin() as conn:
+        if vigie.db.engine.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(Base.metadata.sorted_tables):
+                conn.execute(table.delete())
+    yield _app
+    vigie.redis.flushdb()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def db(app):
+    """A database session for arranging and asserting."""
+    with app.extensions["vigie"].db.session() as session:
+        yield session
+
+
+@pytest.fixture
+def site(app):
+    """A site with one API key: returns a namespace with .id, .slug, .api_key, .secret, .headers."""
+    from types import SimpleNamespace
+
+    from service.keys import create_site
+
+    with app.extensions["vigie"].db.session() as session:
+        site, key, secret = create_site(session, "lemonde-test", "Le Monde (test)")
+        site_id = site.id
+    return SimpleNamespace(id=site_id, slug="lemonde-test", api_key=key, secret=secret,
+                           headers={"Authorization": f"Bearer {key}"})
+
+
+@pytest.fixture(scope="session")
+def scorer(settings):
+    """The real default model, loaded once for the whole test session."""
+    from workers.model import load
+
+    return load(settings.model, device="cpu", cache_dir=settings.resolved_model_cache)
