@@ -112,6 +112,9 @@ def site(app):
 @pytest.fixture(scope="session")
 def scorer(settings):
     """The real default model, loaded once for the whole test session."""
-    from workers.model import load
+    from workers import runtime
 
-    return load(settings.model, device="cpu", cache_dir=settings.resolved_model_cache)
+    os.environ.setdefault("VIGIE_MODEL_CACHE", str(settings.resolved_model_cache))
+    scorer = runtime.load_scorer(settings)
+    runtime.set_scorer(scorer)
+    return scorer
