@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable
 
 from redis import Redis
-from rq import Queue
+from rq import Queue, Retry
 
 from service.config import Settings
 
@@ -76,7 +76,8 @@ def schedule(connection: Redis, comment_ids: Iterable[int]) -> None:
 def ensure_drain(connection: Redis) -> None:
     """Enqueue a drain job unless one is already waiting (the flag is cleared when a worker starts it)."""
     if connection.set(DRAIN_FLAG, "1", nx=True, ex=600):
-        queue(SCORE_QUEUE, connection).enqueue(DRAIN_FUNC, job_timeout=600, result_ttl=60, failure_ttl=7 * 86400)
+        queue(SCORE_QUEUE, connection).enqueue(DRAIN_FUNC, job_timeout=600, result_ttl=60, failure_ttl=7 * 86400,
+                                               retry=Retry(max=3, interval=[5, 30, 120]))
 
 
 def pending_count(connection: Redis) -> int:

@@ -118,3 +118,65 @@ def scorer(settings):
     scorer = runtime.load_scorer(settings)
     runtime.set_scorer(scorer)
     return scorer
+
+
+@pytest.fixture
+def work(app, scorer):
+    """Run every queued job (scoring, sync, webhooks) in this process until the queues are empty, with the real
+    model. A test posts comments, calls ``work()``, then asserts the decisions. A failed job raises with its
+    traceback; ``work(queues=["webhooks"])`` runs only the named queues; ``work(raise_failures=False)`` returns
+    the number of failed jobs instead."""
+    from workers import jobs
+    from workers.worker import queue_names, run_burst
+
+    vigie = app.extensions["vigie"]
+    jobs.use(vigie.settings, db=vigie.db, redis=vigie.redis)
+
+    def run(queues=None, raise_failures: bool = True) -> int:
+        names = queue_names(queues or ["sync", "score", "webhooks"])
+        return run_burst(vigie.redis, names, raise_failures=raise_failures)
+
+    yield run
+    jobs.use(None)
+
+
+@pytest.fixture
+def live_worker(app, settings, tmp_path):
+    """A real ``vigie worker`` subprocess (loads the model itself) on the test's database and Redis, ready (model
+    loaded, registered) when the test starts, stopped at teardown. ``.process``, ``.env``, ``.log_path``,
+    ``.log()`` (its output so far). Costs a model load: use it only where a separate process matters."""
+    import subprocess
+    import sys
+    import time
+    from types import SimpleNamespace
+
+    from service.queue import redis_url_for
+    from workers.worker import live_model_workers
+
+    env = dict(os.environ)
+    env.update(VIGIE_DATABASE_URL=settings.resolved_database_url, VIGIE_REDIS_URL=redis_url_for(settings),
+               VIGIE_MODEL_CACHE=str(settings.resolved_model_cache), VIGIE_DATA_DIR=str(settings.data_dir),
+               VIGIE_SECRET_KEY="test-secret", VIGIE_BATCH_WAIT_MS="0", VIGIE_LOG_LEVEL="INFO")
+    log_path = tmp_path / "worker.log"
+    log_file = open(log_path, "wb")
+    process = subprocess.Popen([sys.executable, "-m", "service.cli", "worker"], env=env, stdout=log_file,
+                               stderr=subprocess.STDOUT)
+    handle = SimpleNamespace(process=process, env=env, log_path=log_path,
+                             log=lambda: log_path.read_text(errors="replace"))
+    redis = app.extensions["vigie"].redis
+    deadline = time.monotonic() + 300
+    try:
+        while not any(f"-{process.pid}-" in w.name for w in live_model_workers(redis)):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"vigie worker did not become ready (exit {process.poll()}):\n{handle.log()[-4000:]}")
+            time.sleep(0.2)
+        yield handle
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+        log_file.close()

@@ -1,0 +1,239 @@
+"""Subcommands of ``vigie`` for running and operating the service: web, worker, up, migrate, create-site,
+create-user, failed, reconcile. Every setting comes from ``VIGIE_*`` environment variables (service/config.py)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import click
+
+from service.config import Settings
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    settings.ensure_data_dir()
+    return settings
+
+
+def _migrate(settings: Settings) -> None:
+    from service.storage.migrate import upgrade
+
+    upgrade(settings.resolved_database_url)
+
+
+@click.command()
+def migrate() -> None:
+    """Create or upgrade the database schema (Alembic)."""
+    settings = _settings()
+    _migrate(settings)
+    click.echo(f"database at head: {_safe_url(settings.resolved_database_url)}")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@click.command()
+@click.option("--host", default=None, help="Defaults to VIGIE_HOST.")
+@click.option("--port", type=int, default=None, help="Defaults to VIGIE_PORT.")
+@click.option("--workers", "processes", type=int, default=2, show_default=True, help="Gunicorn processes.")
+@click.option("--threads", type=int, default=4, show_default=True, help="Threads per gunicorn process.")
+@click.option("--no-migrate", is_flag=True, help="Skip the schema upgrade at start.")
+def web(host: str | None, port: int | None, processes: int, threads: int, no_migrate: bool) -> None:
+    """Serve the HTTP API and dashboard with gunicorn."""
+    settings = _settings()
+    if not no_migrate:
+        _migrate(settings)
+    bind = f"{host or settings.host}:{port or settings.port}"
+    env = _child_env(settings)
+    argv = [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(processes), "--threads",
+            str(threads), "--worker-class", "gthread", "--access-logfile", "-", "--graceful-timeout", "10",
+            "service.wsgi:app"]
+    _run_child(argv, env)  # not exec: this process keeps the embedded Redis (if any) alive
+
+
+def _run_child(argv: list[str], env: dict[str, str]) -> None:
+    child = subprocess.Popen(argv, env=env)
+
+    def _forward(signum, _frame):
+        child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, _forward)
+    signal.signal(signal.SIGINT, _forward)
+    sys.exit(child.wait())
+
+
+@click.command()
+@click.option("--queues", "-q", multiple=True,
+              help="Queues in priority order (names or sync, score, webhooks; repeat or comma-separate). "
+                   "Default: vigie-sync then vigie-score. `--queues webhooks` runs a worker without the model.")
+@click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
+def worker(queues: tuple[str, ...], burst: bool) -> None:
+    """Run a worker (loads the model once when it serves the score or sync queue)."""
+    from workers.worker import configure_logging, run
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    run(settings, queues or None, burst=burst)
+
+
+def _child_env(settings: Settings) -> dict[str, str]:
+    """Environment for child processes: the same settings, the embedded Redis by its socket, one secret key."""
+    from service.queue import redis_url_for
+
+    env = dict(os.environ)
+    env["VIGIE_DATA_DIR"] = str(settings.data_dir.resolve())
+    env["VIGIE_REDIS_URL"] = redis_url_for(settings)
+    env["VIGIE_DATABASE_URL"] = settings.resolved_database_url
+    env["VIGIE_SECRET_KEY"] = settings.resolved_secret_key()
+    return env
+
+
+@click.command()
+@click.option("--port", type=int, default=None, help="Defaults to VIGIE_PORT.")
+@click.option("--webhooks/--no-webhooks", default=True, show_default=True, help="Also run a webhook worker.")
+def up(port: int | None, webhooks: bool) -> None:
+    """Run web + VIGIE_WORKERS workers (+ a webhook worker) as one process group, for a single machine.
+    Ctrl-C stops them all."""
+    settings = _settings()
+    _migrate(settings)
+    env = _child_env(settings)  # starts the embedded Redis (kept alive by this process)
+    vigie = [sys.executable, "-m", "service.cli"]
+    commands = [vigie + ["web", "--no-migrate"] + (["--port", str(port)] if port else [])]
+    commands += [vigie + ["worker"] for _ in range(settings.workers)]
+    if webhooks:
+        commands.append(vigie + ["worker", "--queues", "webhooks"])
+    children = [subprocess.Popen(argv, env=env) for argv in commands]
+    click.echo(f"vigie up: http://{settings.host}:{port or settings.port} (web + {settings.workers} worker(s)); "
+               "Ctrl-C to stop", err=True)
+    stopping = False
+
+    def _stop(signum, _frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    code = 0
+    while not stopping:
+        for child in children:
+            if child.poll() is not None:
+                click.echo(f"vigie up: {' '.join(child.args[3:])} exited ({child.returncode}); stopping", err=True)
+                code, stopping = child.returncode or 1, True
+        time.sleep(0.5)
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.time() + 20
+    for child in children:
+        try:
+            child.wait(max(0.1, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+    sys.exit(code)
+
+
+@click.command("create-site")
+@click.argument("slug")
+@click.option("--name", default=None, help="Display name (default: the slug).")
+@click.option("--callback-url", default=None, help="Where signed decision webhooks are sent.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def create_site_command(slug: str, name: str | None, callback_url: str | None, as_json: bool) -> None:
+    """Create a site; prints its API key and signing secret (shown once)."""
+    from sqlalchemy import select
+
+    from service.keys import create_site
+    from service.storage.db import Database
+    from service.storage.models import Site
+
+    settings = _settings()
+    db = Database(settings.resolved_database_url)
+    with db.session() as session:
+        if session.scalar(select(Site).where(Site.slug == slug)) is not None:
+            raise click.ClickException(f"a site with slug {slug!r} already exists")
+        site, key, secret = create_site(session, slug, name)
+        site.callback_url = callback_url
+        site_id = site.id
+    out = {"id": site_id, "slug": slug, "api_key": key, "signing_secret": secret}
+    if as_json:
+        click.echo(json.dumps(out))
+    else:
+        for label, value in out.items():
+            click.echo(f"{label}: {value}")
+        click.echo("Keep the API key and the signing secret: they are not shown again.")
+
+
+@click.command("create-user")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["moderator", "admin"]), default="moderator", show_default=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="Prompted for when omitted (or set VIGIE_NEW_USER_PASSWORD).", envvar="VIGIE_NEW_USER_PASSWORD")
+def create_user_command(username: str, role: str, password: str) -> None:
+    """Create a dashboard user (moderator or admin)."""
+    from sqlalchemy.exc import IntegrityError
+
+    from service import accounts
+    from service.storage.db import Database
+
+    settings = _settings()
+    db = Database(settings.resolved_database_url)
+    try:
+        with db.session() as session:
+            accounts.create_user(session, username, password, role=role)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except IntegrityError as exc:
+        raise click.ClickException(f"a user named {username!r} already exists") from exc
+    click.echo(f"user {username} ({role}) created")
+
+
+@click.command()
+@click.option("--requeue", is_flag=True, help="Put every failed job back on its queue.")
+@click.option("--json", "as_json", is_flag=True, help="Print the failed jobs as JSON.")
+def failed(requeue: bool, as_json: bool) -> None:
+    """List failed jobs on every Vigie queue (kept 7 days), or re-queue them."""
+    from rq.job import Job
+    from rq.registry import FailedJobRegistry
+
+    from service.queue import SCORE_QUEUE, SYNC_QUEUE, WEBHOOK_QUEUE, connect
+
+    connection = connect(_settings())
+    rows = []
+    for name in (SYNC_QUEUE, SCORE_QUEUE, WEBHOOK_QUEUE):
+        registry = FailedJobRegistry(name, connection=connection)
+        for job_id in registry.get_job_ids():
+            job = Job.fetch(job_id, connection=connection) if Job.exists(job_id, connection) else None
+            result = job.latest_result() if job is not None else None
+            error = (result.exc_string or "").strip().splitlines()[-1:] if result is not None else []
+            rows.append({"queue": name, "id": job_id, "func": job.func_name if job else None,
+                         "ended_at": job.ended_at.isoformat() if job and job.ended_at else None,
+                         "error": error[0] if error else ""})
+            if requeue:
+                registry.requeue(job_id)
+    if as_json:
+        click.echo(json.dumps({"failed": rows, "requeued": len(rows) if requeue else 0}))
+        return
+    for row in rows:
+        click.echo(f"{row['queue']}\t{row['id']}\t{row['func']}\t{row['ended_at']}\t{row['error']}")
+    click.echo(f"{len(rows)} failed job(s)" + (", re-queued" if requeue and rows else ""))
+
+
+@click.command()
+@click.option("--min-age", type=float, default=None, help="Seconds; default VIGIE_RECONCILE_MIN_AGE_S.")
+def reconcile(min_age: float | None) -> None:
+    """Re-queue accepted comments still pending that no job holds (workers run this periodically)."""
+    from workers import jobs
+
+    jobs.use(_settings())
+    count = jobs.reconcile(min_age)
+    click.echo(f"{count} pending comment(s) re-queued")
+
+
+COMMANDS = [web, worker, up, migrate, create_site_command, create_user_command, failed, reconcile]
