@@ -1,0 +1,61 @@
+"""Health endpoints: ``/healthz`` (the process answers) and ``/readyz`` (the database, Redis and at least one live
+scoring worker are reachable; 503 with the failing checks otherwise). For load balancers and docker healthchecks."""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Flask, jsonify
+from sqlalchemy import text
+
+from service.context import vigie
+
+log = logging.getLogger(__name__)
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    return jsonify({"status": "ok"})
+
+
+def _check(name: str, checks: dict, func) -> None:
+    try:
+        checks[name] = {"ok": True, **(func() or {})}
+    except Exception as exc:  # each failure is reported, never raised
+        log.warning("readiness check %s failed: %s", name, exc)
+        checks[name] = {"ok": False, "error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+
+
+@bp.get("/readyz")
+def readyz():
+    services = vigie()
+    checks: dict[str, dict] = {}
+
+    def database():
+        with services.db.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def redis():
+        services.redis.ping()
+
+    def workers():
+        from service.queue import pending_count
+        from workers.worker import live_model_workers
+
+        live = live_model_workers(services.redis)
+        if not live:
+            raise RuntimeError("no live worker on the score queue (start one with `vigie worker`)")
+        return {"count": len(live), "pending": pending_count(services.redis)}
+
+    _check("database", checks, database)
+    _check("redis", checks, redis)
+    if checks["redis"]["ok"]:
+        _check("workers", checks, workers)
+    else:
+        checks["workers"] = {"ok": False, "error": "Redis unreachable"}
+    ready = all(c["ok"] for c in checks.values())
+    return jsonify({"status": "ready" if ready else "unavailable", "checks": checks}), 200 if ready else 503
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
