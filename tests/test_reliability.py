@@ -1,0 +1,91 @@
+"""An accepted comment is never lost: Redis down at ingest, a worker dying with comments in hand, scoring failures."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from redis import Redis
+from rq.registry import ScheduledJobRegistry
+from sqlalchemy import select
+
+from service import queue
+from service.storage.models import Comment
+from workers import jobs, runtime
+
+TEXT = "Je ne suis pas d'accord avec l'auteur, mais l'article est bien documenté."
+
+
+@pytest.fixture
+def redis(app):
+    return app.extensions["vigie"].redis
+
+
+def status_of(db, comment_id: int) -> str:
+    db.expire_all()
+    return db.get(Comment, comment_id).status
+
+
+def test_comment_accepted_while_redis_is_down_is_decided_later(app, client, site, work, db, redis, monkeypatch):
+    unreachable = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5, socket_timeout=0.5)
+    monkeypatch.setattr(app.extensions["vigie"], "redis", unreachable)
+    response = client.post("/api/v1/comments", json={"text": TEXT}, headers=site.headers)
+    assert response.status_code == 202 and response.get_json()["queued"] is False
+    comment_id = response.get_json()["id"]
+    monkeypatch.undo()  # Redis is back
+
+    work()
+    assert status_of(db, comment_id) == "pending"  # no job held it
+    assert jobs.reconcile(min_age_s=0) == 1
+    work()
+    assert status_of(db, comment_id) == "approved"
+    assert jobs.reconcile(min_age_s=0) == 0
+
+
+def test_reconciler_leaves_young_and_queued_comments_alone(client, site, work, redis):
+    client.post("/api/v1/comments", json={"text": TEXT}, headers=site.headers)
+    assert jobs.reconcile(min_age_s=0) == 0  # already waiting in the queue
+    redis.delete(queue.PENDING_KEY)
+    assert jobs.reconcile(min_age_s=3600) == 0  # too young: the normal path may still be on it
+    assert jobs.reconcile(min_age_s=0) == 1
+
+
+def test_comments_held_by_a_dead_worker_are_rescheduled(client, site, work, db, redis, settings):
+    ids = [client.post("/api/v1/comments", json={"text": TEXT}, headers=site.headers).get_json()["id"]
+           for _ in range(3)]
+    assert jobs.take(redis, 10) == ids  # a worker took them... and died before deciding
+    assert jobs.reconcile(min_age_s=0) == 0  # held by a job younger than the job timeout
+    redis.zadd(jobs.INFLIGHT_KEY, {str(i): time.time() - settings.job_timeout_s - 1 for i in ids})
+    assert jobs.reconcile(min_age_s=0) == 3
+    work()
+    assert [status_of(db, i) for i in ids] == ["approved"] * 3
+
+
+def test_a_lost_drain_job_is_replaced(client, site, work, db, redis):
+    comment_id = client.post("/api/v1/comments", json={"text": TEXT}, headers=site.headers).get_json()["id"]
+    queue.queue(queue.SCORE_QUEUE, redis).empty()  # the job vanished (worker killed); the id is still queued
+    jobs.reconcile(min_age_s=0)
+    work()
+    assert status_of(db, comment_id) == "approved"
+
+
+class FailingScorer:
+    name, version, threshold = "broken", "0", 0.5
+
+    def predict(self, texts):
+        raise RuntimeError("model crashed")
+
+
+def test_scoring_failure_keeps_the_comment_and_retries_with_backoff(client, site, work, db, redis, scorer):
+    comment_id = client.post("/api/v1/comments", json={"text": TEXT}, headers=site.headers).get_json()["id"]
+    runtime.set_scorer(FailingScorer())
+    try:
+        assert work(queues=["score"], raise_failures=False) == 0  # not failed yet: scheduled for a retry
+    finally:
+        runtime.set_scorer(scorer)
+    assert status_of(db, comment_id) == "pending"
+    assert queue.pending_count(redis) == 1  # back in the queue, not lost
+    assert len(ScheduledJobRegistry(queue.SCORE_QUEUE, connection=redis)) == 1  # retried later (backoff)
+    jobs.reconcile(min_age_s=0)  # or the scheduler's retry: either way the comment gets decided
+    work()
+    assert status_of(db, comment_id) == "approved"
+    assert db.scalars(select(Comment.status)).all() == ["approved"]
