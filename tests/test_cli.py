@@ -1,0 +1,138 @@
+"""The `vigie` command: what an operator types."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+from click.testing import CliRunner
+from sqlalchemy import create_engine, inspect, select
+
+from service.cli import main
+from service.config import Settings
+from service.queue import SCORE_QUEUE, queue, redis_url_for
+from service.storage.models import User
+
+
+@pytest.fixture
+def env(settings):
+    return {"VIGIE_DATABASE_URL": settings.resolved_database_url, "VIGIE_REDIS_URL": redis_url_for(settings),
+            "VIGIE_DATA_DIR": str(settings.data_dir), "VIGIE_SECRET_KEY": "test-secret"}
+
+
+def vigie(env, *args, input=None):
+    return CliRunner().invoke(main, list(args), env=env, input=input, catch_exceptions=False)
+
+
+def test_help_lists_the_service_commands():
+    out = vigie({}, "--help").output
+    for name in ("web", "worker", "up", "migrate", "create-site", "create-user", "failed", "reconcile"):
+        assert name in out
+
+
+def test_migrate_creates_the_schema_on_a_fresh_sqlite_file(tmp_path):
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    result = vigie({"VIGIE_DATABASE_URL": url, "VIGIE_DATA_DIR": str(tmp_path)}, "migrate")
+    assert result.exit_code == 0, result.output
+    tables = set(inspect(create_engine(url)).get_table_names())
+    assert {"sites", "comments", "model_results", "audit_log", "users"} <= tables
+    assert vigie({"VIGIE_DATABASE_URL": url, "VIGIE_DATA_DIR": str(tmp_path)}, "migrate").exit_code == 0
+
+
+def test_created_site_key_works_with_the_api(app, client, env):
+    result = vigie(env, "create-site", "ouest-test", "--name", "Ouest (test)", "--json")
+    assert result.exit_code == 0, result.output
+    created = json.loads(result.output)
+    assert created["api_key"].startswith("vg_") and created["signing_secret"]
+    response = client.post("/api/v1/comments", json={"text": "Bonjour"},
+                           headers={"Authorization": f"Bearer {created['api_key']}"})
+    assert response.status_code == 202
+    again = vigie(env, "create-site", "ouest-test")
+    assert again.exit_code != 0 and "already exists" in again.output
+
+
+def test_create_user_hashes_the_password_and_refuses_duplicates(app, db, env):
+    result = vigie(env, "create-user", "camille", "--role", "admin", input="motdepasse-solide\nmotdepasse-solide\n")
+    assert result.exit_code == 0, result.output
+    user = db.scalar(select(User).where(User.username == "camille"))
+    assert user.role == "admin" and "motdepasse" not in user.password_hash
+    duplicate = vigie(env, "create-user", "camille", "--password", "autre-motdepasse")
+    assert duplicate.exit_code != 0 and "already exists" in duplicate.output
+    short = vigie(env, "create-user", "alex", "--password", "court")
+    assert short.exit_code != 0 and "8 characters" in short.output
+
+
+def test_failed_jobs_are_listed_and_requeued(app, env):
+    redis = app.extensions["vigie"].redis
+    score = queue(SCORE_QUEUE, redis)
+    score.enqueue("workers.jobs.drain", limit="not-a-number", failure_ttl=3600)
+    from workers.worker import run_burst
+
+    assert run_burst(redis, [SCORE_QUEUE], raise_failures=False) == 1
+    listed = json.loads(vigie(env, "failed", "--json").output)
+    assert [row["func"] for row in listed["failed"]] == ["workers.jobs.drain"]
+    assert listed["failed"][0]["error"]
+    assert vigie(env, "failed", "--requeue").exit_code == 0
+    assert score.count == 1 and json.loads(vigie(env, "failed", "--json").output)["failed"] == []
+
+
+def test_reconcile_command_requeues_orphans(app, client, site, env):
+    client.post("/api/v1/comments", json={"text": "Bonjour"}, headers=site.headers)
+    app.extensions["vigie"].redis.flushdb()  # Redis lost its data
+    result = vigie(env, "reconcile", "--min-age", "0")
+    assert result.exit_code == 0 and result.output.startswith("1 ")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(bool(os.environ.get("VIGIE_TEST_DATABASE_URL")), reason="the quick start runs on SQLite")
+def test_vigie_up_serves_and_decides_a_comment(tmp_path, settings):
+    """The README's quick start: `vigie up` on a fresh data dir, a site, a French comment by HTTP, its decision."""
+    port = free_port()
+    own = {f"VIGIE_{name.upper()}" for name in Settings.model_fields}
+    env = {k: v for k, v in os.environ.items() if k not in own}  # the quick start's defaults, not ours
+    env.update(VIGIE_DATA_DIR=str(tmp_path / "var"), VIGIE_PORT=str(port), VIGIE_LOG_LEVEL="WARNING",
+               VIGIE_MODEL_CACHE=str(settings.resolved_model_cache))
+    vigie_cmd = [sys.executable, "-m", "service.cli"]
+    process = subprocess.Popen(vigie_cmd + ["up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            assert process.poll() is None, process.stdout.read().decode(errors="replace")[-3000:]
+            try:
+                if requests.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline, "vigie up did not become ready"
+            time.sleep(0.5)
+        created = json.loads(subprocess.run(vigie_cmd + ["create-site", "demo", "--json"], env=env, check=True,
+                                            capture_output=True, text=True).stdout)
+        headers = {"Authorization": f"Bearer {created['api_key']}"}
+        text = ("J'ai suivi pendant des heures les \"merdias\" ... C'est l'écoeurement à en vomir devant tant "
+                "de haine")
+        accepted = requests.post(f"{base}/api/v1/comments", json={"text": text}, headers=headers, timeout=10)
+        assert accepted.status_code == 202
+        url = base + accepted.json()["url"]
+        deadline = time.monotonic() + 20
+        while (comment := requests.get(url, headers=headers, timeout=10).json())["status"] == "pending":
+            assert time.monotonic() < deadline, "no decision within 20 s"
+            time.sleep(0.1)
+        assert comment["status"] in ("approved", "flagged") and len(comment["scores"]) == 6
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
