@@ -45,6 +45,13 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = 5.0
     session_cookie_secure: bool = Field(False, description="Set true behind HTTPS.")
     log_level: str = "INFO"
+    lexicons_dir: Path | None = Field(None, description="Seed word lists offered in site settings; unset means data/lexicons.")
+    # Integrations (docs/integrations.md)
+    coral_timeout_ms: int = Field(500, ge=10, description="Scoring budget of a Coral call (Coral waits 800 ms).")
+    perspective_languages: str = Field("fr,en,de", description="Languages the Perspective API accepts (comma list).")
+    webhook_retry_intervals: list[int] = Field(
+        [10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 28800, 28800],
+        description="Seconds between delivery retries (JSON list); the default spans about 24 h.")
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -1,0 +1,169 @@
+"""The moderation queue: pages, card fragments for infinite scrolling, the detail panel, and the moderator
+actions (approve, reject with an optional reason, bulk, undo) answered in JSON so the page never reloads.
+
+Every status change goes through ``service.moderation.record_decision`` (actor ``moderator``), so the audit log
+and the outgoing webhooks see it."""
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from urllib.parse import parse_qsl
+
+from flask import abort, make_response, render_template, request, session
+from flask_login import current_user
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
+
+from service.context import db_session, vigie
+from service.dashboard import bp
+from service.dashboard.queries import (BadFilter, QueueFilters, author_history, comment_history, parents_of,
+                                       queue_page, tab_counts, automatic_decisions)
+from service.errors import error_response, validation_message
+from service.moderation import record_decision
+from service.storage.models import Comment, Site
+
+UNDO_DEPTH = 10
+MAX_BULK = 200
+
+
+def _filters(args) -> QueueFilters:
+    try:
+        return QueueFilters.from_args(args)
+    except BadFilter as exc:
+        abort(400, description=str(exc))
+
+
+def _sites():
+    return list(db_session().scalars(select(Site).order_by(Site.name)))
+
+
+@bp.route("/")
+@bp.route("/queue")
+def queue():
+    f = _filters(request.args)
+    s = db_session()
+    sites = _sites()
+    return render_template("queue.html", page=queue_page(s, f), counts=tab_counts(s, f), f=f, sites=sites,
+                           reject_reasons={str(site.id): list(site.reject_reasons or []) for site in sites})
+
+
+@bp.route("/queue/cards")
+def queue_cards():
+    """The next page of cards as an HTML fragment; the cursor after it is in the ``X-Next-Cursor`` header."""
+    f = _filters(request.args)
+    page = queue_page(db_session(), f)
+    response = make_response(render_template("_cards.html", page=page, f=f))
+    response.headers["X-Next-Cursor"] = page.next_cursor or ""
+    return response
+
+
+def _comment_or_404(comment_id: int) -> Comment:
+    comment = db_session().get(Comment, comment_id)
+    if comment is None:
+        abort(404, description="No such comment.")
+    return comment
+
+
+def _panel_context(comment: Comment) -> dict:
+    s = db_session()
+    return {"comment": comment, "history": comment_history(s, comment.id), "author": author_history(s, comment),
+            "parent": parents_of(s, [comment]).get((comment.site_id, comment.parent_id))}
+
+
+@bp.route("/comments/<int:comment_id>/panel")
+def comment_panel(comment_id: int):
+    return render_template("_panel.html", **_panel_context(_comment_or_404(comment_id)))
+
+
+@bp.route("/comments/<int:comment_id>")
+def comment_page(comment_id: int):
+    comment = _comment_or_404(comment_id)
+    s = db_session()
+    page_like = {"decisions": automatic_decisions(s, [comment.id]), "parents": parents_of(s, [comment])}
+    return render_template("comment.html", c=comment, page=page_like, **_panel_context(comment),
+                           reject_reasons={str(comment.site_id): list(comment.site.reject_reasons or [])})
+
+
+class DecideIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ids: Annotated[list[int], Field(min_length=1, max_length=MAX_BULK)]
+    status: Literal["approved", "rejected"]
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    query: Annotated[str, StringConstraints(max_length=2000)] = ""
+
+
+def _counts_for(query: str) -> dict[str, int] | None:
+    try:
+        f = QueueFilters.from_args(MultiDict(parse_qsl(query.lstrip("?"))))
+    except BadFilter:
+        return None
+    return tab_counts(db_session(), f)
+
+
+def _push_undo(changes: list[list]) -> None:
+    stack = list(session.get("undo", []))[-(UNDO_DEPTH - 1):]
+    stack.append(changes)
+    session["undo"] = stack
+
+
+@bp.route("/actions/decide", methods=["POST"])
+def decide():
+    try:
+        body = DecideIn.model_validate(request.get_json(silent=True) or {})
+    except ValidationError as exc:
+        message, details = validation_message(exc)
+        return error_response(400, "invalid_request", message, details=details)
+    s = db_session()
+    comments = list(s.scalars(select(Comment).where(Comment.id.in_(set(body.ids)))))
+    found = {c.id for c in comments}
+    missing = [i for i in body.ids if i not in found]
+    if missing:
+        return error_response(404, "not_found", f"no comment with id {missing[0]}", missing=missing)
+    reason = body.reason or None
+    if reason and body.status != "rejected":
+        return error_response(400, "invalid_request", "reason: only a rejection takes a reason")
+    if reason:
+        for comment in comments:
+            if reason not in (comment.site.reject_reasons or []):
+                return error_response(400, "invalid_request",
+                                      f"reason: not one of the reject reasons of site {comment.site.slug}")
+    changes = []
+    redis = vigie().redis
+    for comment in comments:
+        if comment.status == body.status:
+            continue
+        changes.append([comment.id, comment.status, body.status])
+        record_decision(s, comment, body.status, actor="moderator", actor_name=current_user.username,
+                        reasons=[{"kind": "reason", "text": reason}] if reason else [], note=reason, redis=redis)
+    s.commit()
+    if changes:
+        _push_undo(changes)
+    return {"decided": body.ids, "changed": [c[0] for c in changes], "status": body.status,
+            "counts": _counts_for(body.query), "can_undo": bool(session.get("undo"))}
+
+
+@bp.route("/actions/undo", methods=["POST"])
+def undo():
+    """Undo this moderator's last action (one comment or one bulk action); comments changed since by someone
+    else are left alone."""
+    stack = list(session.get("undo", []))
+    if not stack:
+        return error_response(409, "nothing_to_undo", "There is no action of yours to undo.")
+    changes = stack.pop()
+    session["undo"] = stack
+    s = db_session()
+    redis = vigie().redis
+    undone, skipped = [], []
+    for comment_id, status_from, status_to in changes:
+        comment = s.get(Comment, comment_id)
+        if comment is None or comment.status != status_to:
+            skipped.append(comment_id)
+            continue
+        record_decision(s, comment, status_from, actor="moderator", actor_name=current_user.username,
+                        action="undo", note=f"undo of {status_to}", redis=redis)
+        undone.append(comment_id)
+    s.commit()
+    query = (request.get_json(silent=True) or {}).get("query", "")
+    return {"undone": undone, "skipped": skipped, "counts": _counts_for(query if isinstance(query, str) else ""),
+            "can_undo": bool(stack)}

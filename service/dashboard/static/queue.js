@@ -1,0 +1,263 @@
+/* The moderation queue: keyboard shortcuts, actions without page reloads, infinite scrolling, detail panel. */
+"use strict";
+(function () {
+  const root = document.getElementById("queue");
+  if (!root) return;
+  const list = document.getElementById("cards");
+  const panel = document.getElementById("panel");
+  const empty = document.getElementById("empty");
+  const help = document.getElementById("help");
+  const reasonDialog = document.getElementById("reason-dialog");
+  const reasonList = document.getElementById("reason-list");
+  const reasons = JSON.parse(document.getElementById("reject-reasons").textContent || "{}");
+  const tab = root.dataset.tab;
+  const query = root.dataset.query;
+  let nextCursor = root.dataset.nextCursor;
+  let loadingMore = false;
+  let busy = false;
+  let focused = null;
+  let pendingReject = null;  // ids waiting for a reason
+  let panelTimer = null;
+
+  const cards = () => Array.from(list.querySelectorAll("article.card"));
+  const selected = () => cards().filter((c) => c.querySelector(".select-box").checked);
+
+  function focusCard(card, scroll) {
+    if (!card) return;
+    if (focused) focused.classList.remove("focused");
+    focused = card;
+    card.classList.add("focused");
+    card.focus({preventScroll: true});
+    if (scroll !== false) card.scrollIntoView({block: "nearest"});
+    clearTimeout(panelTimer);
+    panelTimer = setTimeout(() => loadPanel(card.dataset.id), 120);
+  }
+
+  async function loadPanel(id) {
+    if (!panel || !focused || focused.dataset.id !== id) return;
+    try {
+      const response = await fetch("/comments/" + encodeURIComponent(id) + "/panel", {credentials: "same-origin"});
+      if (response.ok && focused && focused.dataset.id === id) panel.innerHTML = await response.text();  // server-escaped HTML
+    } catch (e) { /* the panel is a convenience; the queue keeps working */ }
+  }
+
+  function move(delta) {
+    const all = cards();
+    if (!all.length) return;
+    const i = focused ? all.indexOf(focused) : -1;
+    const next = all[Math.max(0, Math.min(all.length - 1, i + delta))];
+    focusCard(next);
+    if (all.indexOf(next) >= all.length - 3) loadMore();
+  }
+
+  function updateSelection() {
+    const n = selected().length;
+    document.getElementById("selection-count").textContent = n ? n + " selected" : "No comment selected";
+    document.getElementById("bulk-approve").disabled = !n;
+    document.getElementById("bulk-reject").disabled = !n;
+    cards().forEach((c) => c.classList.toggle("selected", c.querySelector(".select-box").checked));
+  }
+
+  function updateCounts(counts) {
+    if (!counts) return;
+    document.querySelectorAll("[data-count]").forEach((el) => {
+      if (el.dataset.count in counts) el.textContent = counts[el.dataset.count];
+    });
+  }
+
+  function targets() {
+    const sel = selected();
+    if (sel.length) return sel;
+    return focused ? [focused] : [];
+  }
+
+  async function decide(targetCards, status, reason) {
+    if (busy || !targetCards.length) return;
+    busy = true;
+    const ids = targetCards.map((c) => Number(c.dataset.id));
+    const all = cards();
+    const index = focused ? all.indexOf(focused) : 0;
+    try {
+      const data = await Vigie.postJSON("/actions/decide", {ids, status, reason: reason || null, query});
+      updateCounts(data.counts);
+      for (const card of targetCards) {
+        if (tab !== "all" && tab !== status) {
+          card.remove();
+        } else {
+          card.dataset.status = status;
+          const badge = card.querySelector('[data-role="status"]');
+          badge.textContent = status;
+          badge.className = "status status-" + status;
+          card.querySelector(".select-box").checked = false;
+        }
+      }
+      const rest = cards();
+      updateSelection();
+      if (rest.length) {
+        const stay = targetCards.includes(focused) && rest.includes(focused) ? 1 : 0;
+        focusCard(rest[Math.min(index + stay, rest.length - 1)]);
+      } else {
+        focused = null;
+      }
+      const verb = status === "approved" ? "Approved" : "Rejected";
+      Vigie.toast(verb + " " + ids.length + (ids.length > 1 ? " comments" : " comment") +
+                  (reason ? " (" + reason + ")" : "") + ". Press u to undo.", "ok");
+      if (rest.length < 5) await loadMore();
+      showEmpty();
+    } catch (e) {
+      Vigie.toast(e.message, "error");
+    } finally {
+      busy = false;
+    }
+  }
+
+  function showEmpty() {
+    if (empty) empty.hidden = cards().length > 0;
+  }
+
+  async function loadMore() {
+    if (loadingMore || !nextCursor) return;
+    loadingMore = true;
+    try {
+      const url = "/queue/cards?" + query + (query ? "&" : "") + "cursor=" + encodeURIComponent(nextCursor);
+      const response = await fetch(url, {credentials: "same-origin"});
+      if (!response.ok) return;
+      const html = await response.text();
+      nextCursor = response.headers.get("X-Next-Cursor") || "";
+      const known = new Set(cards().map((c) => c.dataset.id));
+      const box = document.createElement("div");
+      box.innerHTML = html;  // server-rendered, escaped fragment
+      box.querySelectorAll("article.card").forEach((c) => { if (!known.has(c.dataset.id)) list.appendChild(c); });
+      if (!focused && cards().length) focusCard(cards()[0]);
+    } finally {
+      loadingMore = false;
+      showEmpty();
+    }
+  }
+
+  async function reloadFirstPage(focusIds) {
+    const response = await fetch("/queue/cards?" + query, {credentials: "same-origin"});
+    if (!response.ok) return;
+    list.innerHTML = await response.text();  // server-rendered, escaped fragment
+    nextCursor = response.headers.get("X-Next-Cursor") || "";
+    const all = cards();
+    const target = all.find((c) => focusIds.includes(Number(c.dataset.id))) || all[0];
+    focused = null;
+    if (target) focusCard(target);
+    updateSelection();
+    showEmpty();
+  }
+
+  async function undo() {
+    if (busy) return;
+    busy = true;
+    try {
+      const data = await Vigie.postJSON("/actions/undo", {query});
+      updateCounts(data.counts);
+      if (query || tab) await reloadFirstPage(data.undone);
+      Vigie.toast(data.undone.length ? "Undone: " + data.undone.length + " comment(s) back to their previous status." :
+                  "Nothing undone: those comments were changed since.", "ok");
+    } catch (e) {
+      Vigie.toast(e.message, "error");
+    } finally {
+      busy = false;
+    }
+  }
+
+  function askReason(targetCards) {
+    if (!targetCards.length) return;
+    const siteReasons = reasons[targetCards[0].dataset.site] || [];
+    pendingReject = targetCards;
+    reasonList.textContent = "";
+    siteReasons.slice(0, 9).forEach((text, i) => {
+      const li = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "btn btn-ghost reason-choice";
+      button.dataset.reason = text;
+      const key = document.createElement("kbd");
+      key.textContent = String(i + 1);
+      button.append(key, " " + text);  // text nodes: reasons are never parsed as HTML
+      li.appendChild(button);
+      reasonList.appendChild(li);
+    });
+    document.getElementById("reason-target").textContent =
+      targetCards.length > 1 ? targetCards.length + " comments" : "comment #" + targetCards[0].dataset.id;
+    reasonDialog.showModal();
+    document.getElementById("reject-no-reason").focus();
+  }
+
+  function confirmReject(reason) {
+    const t = pendingReject;
+    pendingReject = null;
+    reasonDialog.close();
+    if (t) decide(t, "rejected", reason);
+  }
+
+  reasonDialog.addEventListener("keydown", (event) => {
+    if (/^[1-9]$/.test(event.key)) {
+      const choice = reasonList.querySelectorAll(".reason-choice")[Number(event.key) - 1];
+      if (choice) { event.preventDefault(); confirmReject(choice.dataset.reason); }
+    } else if (event.key === "Enter" && !(event.target.classList && event.target.classList.contains("reason-choice"))) {
+      event.preventDefault();
+      confirmReject(null);
+    }
+  });
+  reasonDialog.addEventListener("close", () => { pendingReject = null; if (focused) focused.focus({preventScroll: true}); });
+  reasonList.addEventListener("click", (event) => {
+    const button = event.target.closest(".reason-choice");
+    if (button) confirmReject(button.dataset.reason);
+  });
+  document.getElementById("reject-no-reason").addEventListener("click", () => confirmReject(null));
+  document.getElementById("reject-cancel").addEventListener("click", () => reasonDialog.close());
+
+  list.addEventListener("click", (event) => {
+    const card = event.target.closest("article.card");
+    if (!card) return;
+    const button = event.target.closest("button[data-action]");
+    if (button) {
+      focusCard(card, false);
+      if (button.dataset.action === "rejected") askReason([card]);
+      else decide([card], "approved");
+      return;
+    }
+    if (event.target.classList.contains("select-box")) { updateSelection(); return; }
+    if (!event.target.closest("a")) focusCard(card, false);
+  });
+
+  document.getElementById("bulk-approve").addEventListener("click", () => decide(selected(), "approved"));
+  document.getElementById("bulk-reject").addEventListener("click", () => askReason(selected()));
+  document.getElementById("undo").addEventListener("click", undo);
+  document.getElementById("show-help").addEventListener("click", () => help.showModal());
+
+  document.addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (help.open || reasonDialog.open) return;
+    const tag = (event.target.tagName || "").toLowerCase();
+    if (["input", "textarea", "select"].includes(tag) && !event.target.classList.contains("select-box")) return;
+    switch (event.key) {
+      case "j": move(1); break;
+      case "k": move(-1); break;
+      case "a": decide(targets(), "approved"); break;
+      case "r": askReason(targets()); break;
+      case "x":
+        if (focused) { const box = focused.querySelector(".select-box"); box.checked = !box.checked; updateSelection(); }
+        break;
+      case "u": undo(); break;
+      case "o": {
+        const link = focused && focused.querySelector("a.thread");
+        if (link) window.open(link.href, "_blank", "noopener");
+        break;
+      }
+      case "?": help.showModal(); break;
+      case "Escape": cards().forEach((c) => { c.querySelector(".select-box").checked = false; }); updateSelection(); break;
+      default: return;
+    }
+    event.preventDefault();
+  });
+
+  const first = cards()[0];
+  if (first) focusCard(first, false);
+  updateSelection();
+  showEmpty();
+})();
