@@ -1,0 +1,116 @@
+"""Delivery of outgoing webhook events (queue ``vigie-webhooks``, served by a model-free worker:
+``vigie worker --queues webhooks``), so a slow or failing receiver never slows scoring.
+
+Each attempt POSTs the event to the site's callback URL with a fresh ``X-Vigie-Signature`` (the site's first
+signing secret) and a timeout of ``VIGIE_WEBHOOK_TIMEOUT_S``, and records a ``DeliveryAttempt``. Any 2xx answer
+delivers it. Otherwise the job raises and RQ retries it after ``VIGIE_WEBHOOK_RETRY_INTERVALS`` (default 10 s,
+30 s, 1 min, 5 min, 15 min, 30 min, 1 h, 2 h, 4 h, 8 h, 8 h: 12 attempts over about 24 h; the worker's scheduler
+must run, which ``vigie worker`` does); after the last one the delivery is marked ``failed`` and an admin can
+resend it. Redirects are not followed (a receiver must answer at its own URL).
+"""
+from __future__ import annotations
+
+import logging
+import time
+import urllib.error
+import urllib.request
+from datetime import timedelta
+
+from rq import Queue, Retry, get_current_job
+
+from service.queue import WEBHOOK_QUEUE
+from service.storage.models import DeliveryAttempt, Site, WebhookDelivery, utcnow
+
+log = logging.getLogger(__name__)
+JOB_FUNC = "workers.delivery.deliver"
+MAX_ERROR_CHARS = 500
+
+
+class DeliveryFailed(Exception):
+    """The receiver did not accept the event; RQ retries the job."""
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirect)
+
+
+def _settings():
+    from flask import current_app, has_app_context
+
+    if has_app_context() and "vigie" in current_app.extensions:
+        return current_app.extensions["vigie"].settings
+    from workers.jobs import services
+
+    return services().settings
+
+
+def enqueue(redis, delivery_id: int, settings=None):
+    """Queue one delivery with the retry schedule from the settings."""
+    settings = settings or _settings()
+    if redis is None:
+        from workers.jobs import services
+
+        redis = services().redis
+    intervals = list(settings.webhook_retry_intervals)
+    retry = Retry(max=len(intervals), interval=intervals) if intervals else None
+    return Queue(WEBHOOK_QUEUE, connection=redis).enqueue(
+        JOB_FUNC, delivery_id, retry=retry, job_timeout=max(30, int(settings.webhook_timeout_s * 3)),
+        result_ttl=3600, failure_ttl=7 * 86400, description=f"webhook delivery {delivery_id}")
+
+
+def post(url: str, body: bytes, headers: dict, timeout_s: float) -> tuple[int | None, str | None]:
+    """(HTTP status, error) of one POST; a status is None when no answer came."""
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with _opener.open(request, timeout=timeout_s) as response:
+            response.read(65536)
+            return response.status, None
+    except urllib.error.HTTPError as exc:
+        return exc.code, f"HTTP {exc.code}"
+    except Exception as exc:  # refused, timed out, DNS, TLS, bad URL
+        return None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+
+
+def deliver(delivery_id: int) -> dict:
+    """One delivery attempt. Raises DeliveryFailed when the receiver did not take it (RQ retries)."""
+    from service.integrations.webhooks_out import encode, signed_headers
+    from workers.jobs import services
+
+    svc = services()
+    with svc.db.sessionmaker() as session:
+        delivery = session.get(WebhookDelivery, delivery_id)
+        if delivery is None or delivery.state == "delivered":
+            return {"delivery": delivery_id, "state": "skipped"}
+        site = session.get(Site, delivery.site_id)
+        secret = (site.signing_secrets or [""])[0] if site is not None else ""
+        body = encode(delivery.payload)
+        headers = signed_headers(secret, body, delivery.event, delivery.id)
+        started = time.perf_counter()
+        status, error = post(delivery.url, body, headers, svc.settings.webhook_timeout_s)
+        duration_ms = (time.perf_counter() - started) * 1000
+        ok = status is not None and 200 <= status < 300
+        if not ok and error is None:
+            error = f"HTTP {status}"
+        session.add(DeliveryAttempt(delivery_id=delivery.id, status_code=status, error=None if ok else error,
+                                    duration_ms=duration_ms))
+        delivery.attempts = (delivery.attempts or 0) + 1
+        if ok:
+            delivery.state, delivery.delivered_at, delivery.next_attempt_at = "delivered", utcnow(), None
+        else:
+            job = get_current_job()
+            retries_left = (job.retries_left or 0) if job is not None else 0
+            if retries_left and job.retry_intervals:
+                index = max(len(job.retry_intervals) - retries_left, 0)
+                delivery.state = "pending"
+                delivery.next_attempt_at = utcnow() + timedelta(seconds=job.retry_intervals[index])
+            else:
+                delivery.state, delivery.next_attempt_at = "failed", None
+        session.commit()
+    if not ok:
+        log.info("webhook delivery %s to %s failed: %s", delivery_id, delivery.url, error)
+        raise DeliveryFailed(f"delivery {delivery_id}: {error}")
+    return {"delivery": delivery_id, "state": "delivered", "status": status}
