@@ -1,0 +1,123 @@
+"""Admin screens: site settings (thresholds, word lists, reasons, callback URL) applied to later comments and
+written to the audit log, seed lexicons, API keys shown once and revocable, users and roles."""
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from service.keys import site_for_key
+from service.storage.models import AuditEntry, Site, User
+from tests.dashboard_support import PASSWORD, add_user, csrf_from, login
+from workers.policy import LABELS, decide
+
+
+def _settings_form(client, site_id, **changes):
+    """The settings form as the browser would send it (every field), with some values changed."""
+    html = client.get(f"/admin/sites/{site_id}").text
+    form = {"csrf_token": csrf_from(html)}
+    for name, value in re.findall(r'<input name="([\w]+)"[^>]*?value="([^"]*)"', html):
+        form[name] = value
+    for name, value in re.findall(r'<textarea name="(\w+)"[^>]*>(.*?)</textarea>', html, re.S):
+        form[name] = value.replace("&#39;", "'")
+    form["banned_action"] = "rejected"
+    form.update(changes)
+    return form
+
+
+def test_settings_change_is_audited_and_applies_to_later_decisions(client, app, site, db):
+    add_user(app, "root", role="admin")
+    login(client, "root")
+    form = _settings_form(client, site.id, threshold_toxicity="0.7", words_banned="patate\ncornichon",
+                          words_allowed="con", reject_reasons="Insulte\nSpam\nHors sujet")
+    response = client.post(f"/admin/sites/{site.id}", data=form)
+    assert response.status_code == 302
+    db.expire_all()
+    stored = db.get(Site, site.id)
+    assert stored.policy["thresholds"]["toxicity"] == 0.7 and stored.policy["words"]["banned"] == ["patate", "cornichon"]
+    assert stored.reject_reasons == ["Insulte", "Spam", "Hors sujet"]
+    entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "settings"))
+    assert entry.actor == "admin" and entry.actor_name == "root" and entry.comment_id is None
+    assert "thresholds.toxicity: model default → 0.7" in entry.note and "words.banned: +2" in entry.note
+    # What the worker decides for the next comments of this site (workers.policy reads Site.policy):
+    low = dict.fromkeys(LABELS, 0.1)
+    assert decide({**low, "toxicity": 0.65}, "bof", stored.policy).status == "approved"
+    assert decide({**low, "toxicity": 0.75}, "bof", stored.policy).status == "flagged"
+    banned = decide(low, "Quelle P.A.T.A.T.E celui-là", stored.policy)
+    assert banned.status == "rejected" and banned.reasons[0]["term"] == "patate"
+    assert "Settings saved" in client.get(f"/admin/sites/{site.id}").text
+
+
+def test_invalid_settings_are_refused_with_the_reason(client, app, site, db):
+    add_user(app, "root", role="admin")
+    login(client, "root")
+    before = db.get(Site, site.id).policy
+    for change, message in (({"threshold_insult": "1.5"}, "between 0 and 1"), ({"reject_threat": "beaucoup"}, "not a number"),
+                            ({"callback_url": "javascript:alert(1)"}, "http:// or https://"), ({"name": ""}, "Name")):
+        response = client.post(f"/admin/sites/{site.id}", data=_settings_form(client, site.id, **change))
+        assert response.status_code == 400 and message in response.text, change
+    db.expire_all()
+    assert db.get(Site, site.id).policy == before
+    assert db.scalar(select(AuditEntry).where(AuditEntry.action == "settings")) is None
+
+
+def test_seed_lexicon_can_be_added_as_suggestions(client, app, site, db, tmp_path):
+    lexicons = tmp_path / "lexicons"
+    lexicons.mkdir()
+    (lexicons / "injures.txt").write_text("abruti\nAbruti\nabrut1\ncrétin\n", encoding="utf-8")
+    settings = app.extensions["vigie"].settings
+    old, settings.lexicons_dir = settings.lexicons_dir, lexicons
+    try:
+        add_user(app, "root", role="admin")
+        token = login(client, "root")
+        page = client.get(f"/admin/sites/{site.id}").text
+        assert "injures" in page and "2 terms" in page  # deduplicated by folded form
+        client.post(f"/admin/sites/{site.id}/lexicon", data={"csrf_token": token, "lexicon": "injures", "list": "suspect"})
+        db.expire_all()
+        assert db.get(Site, site.id).policy["words"]["suspect"] == ["abruti", "crétin"]
+        assert client.post(f"/admin/sites/{site.id}/lexicon", data={"csrf_token": token, "lexicon": "../etc/passwd",
+                                                                     "list": "suspect"}).status_code == 400
+    finally:
+        settings.lexicons_dir = old
+
+
+def test_api_key_is_shown_once_and_can_be_revoked(client, app, site, db):
+    add_user(app, "root", role="admin")
+    token = login(client, "root")
+    page = client.post(f"/admin/sites/{site.id}/keys", data={"csrf_token": token, "name": "production"}).text
+    plain = re.search(r'id="new-api-key">([^<]+)<', page).group(1)
+    assert site_for_key(db, plain).id == site.id
+    db.commit()  # site_for_key records the key's use
+    assert plain not in client.get(f"/admin/sites/{site.id}").text  # never shown again
+    assert client.post("/api/v1/comments", json={"text": "Bonjour"},
+                       headers={"Authorization": f"Bearer {plain}"}).status_code == 202
+    key_id = re.findall(r'/keys/(\d+)/revoke', page)[-1]
+    client.post(f"/admin/sites/{site.id}/keys/{key_id}/revoke", data={"csrf_token": token})
+    db.expire_all()
+    assert site_for_key(db, plain) is None
+    assert client.post("/api/v1/comments", json={"text": "Bonjour"},
+                       headers={"Authorization": f"Bearer {plain}"}).status_code == 401
+    actions = set(db.scalars(select(AuditEntry.action).where(AuditEntry.actor == "admin")))
+    assert {"key_created", "key_revoked"} <= actions
+
+
+def test_admin_creates_sites_and_users_and_deactivation_ends_access(client, app, db):
+    add_user(app, "root", role="admin")
+    token = login(client, "root")
+    created = client.post("/admin/sites", data={"csrf_token": token, "slug": "sud-ouest", "name": "Sud Ouest"})
+    assert created.status_code == 200 and re.search(r'id="new-api-key">vg_', created.text)
+    assert client.post("/admin/sites", data={"csrf_token": token, "slug": "Bad Slug!"}).status_code == 400
+    assert client.post("/admin/users", data={"csrf_token": token, "username": "lea", "password": "court",
+                                             "role": "moderator"}).status_code == 400
+    client.post("/admin/users", data={"csrf_token": token, "username": "lea", "password": PASSWORD, "role": "moderator"})
+    lea = db.scalar(select(User).where(User.username == "lea"))
+    assert lea.role == "moderator" and lea.password_hash.startswith("$argon2")
+
+    other = app.test_client()
+    login(other, "lea")
+    assert other.get("/").status_code == 200
+    client.post(f"/admin/users/{lea.id}", data={"csrf_token": token, "role": "moderator", "active": "0"})
+    assert other.get("/").status_code == 302  # her open session ends at once
+    me = db.scalar(select(User).where(User.username == "root"))
+    assert client.post(f"/admin/users/{me.id}", data={"csrf_token": token, "role": "moderator",
+                                                       "active": "1"}).status_code == 400
