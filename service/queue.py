@@ -53,7 +53,8 @@ def redis_url_for(settings: Settings) -> str:
 
 
 def connect(settings: Settings) -> Redis:
-    return Redis.from_url(redis_url_for(settings))
+    # A bounded connect time: an unreachable Redis must not hold an ingest request (the reconciler catches up).
+    return Redis.from_url(redis_url_for(settings), socket_connect_timeout=5, health_check_interval=30)
 
 
 def queue(name: str, connection: Redis) -> Queue:
