@@ -116,13 +116,21 @@ def serve(app) -> Iterator[str]:
 
 
 def run_webhook_jobs(app) -> int:
-    """Run the queued webhook deliveries in this process (a burst worker on ``vigie-webhooks``, no model)."""
-    from workers import jobs
+    """Run the queued webhook deliveries in this process (a burst worker on ``vigie-webhooks``, no model), as a
+    worker process would, with the test's settings, database and Redis (see ``worker_services``)."""
     from workers.worker import run_burst
+
+    return run_burst(app.extensions["vigie"].redis, ["webhooks"], raise_failures=False)
+
+
+@contextmanager
+def worker_services(app) -> Iterator[None]:
+    """Make this process's jobs (and decisions recorded outside a request) use the test's app services."""
+    from workers import jobs
 
     vigie = app.extensions["vigie"]
     jobs.use(vigie.settings, db=vigie.db, redis=vigie.redis)
     try:
-        return run_burst(vigie.redis, ["webhooks"], raise_failures=False)
+        yield
     finally:
         jobs.use(None)

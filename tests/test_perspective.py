@@ -1,0 +1,165 @@
+"""The Perspective-compatible API: a site that switches its base URL to Vigie gets Perspective-shaped French
+scores, its refusals look like Perspective's, and doNotStore leaves nothing behind."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from service.storage.models import AuditEntry, Comment, ModelResult, ScoreLabel
+from tests.integration_support import sync_worker
+
+TOXIC = "Ferme-la, espèce d'imbécile, personne ne veut lire tes conneries."
+BENIGN = "Merci pour cet article très clair sur la réforme des retraites."
+ANALYZE = "/v1alpha1/comments:analyze"
+SUGGEST = "/v1alpha1/comments:suggestscore"
+
+
+@pytest.fixture(scope="module")
+def scoring_worker(_app, settings):
+    """A real `vigie worker --queues sync` process with the real model, shared by this module's tests."""
+    with sync_worker(settings, _app.extensions["vigie"].redis) as process:
+        yield process
+
+
+def analyze(client, key, body):
+    return client.post(f"{ANALYZE}?key={key}", json=body)
+
+
+def coral_style(text, **extra):
+    """The body Coral Talk sends."""
+    return {"comment": {"text": text}, "doNotStore": True, "requestedAttributes": {"TOXICITY": {}},
+            "languages": ["fr"], **extra}
+
+
+def _rows(db, model) -> int:
+    return db.scalar(select(func.count()).select_from(model))
+
+
+def test_coral_style_call_gets_french_toxicity_scores(client, site, db, app, scoring_worker):
+    toxic = analyze(client, site.api_key, coral_style(TOXIC, clientToken="tok-1"))
+    benign = analyze(client, site.api_key, coral_style(BENIGN))
+    assert toxic.status_code == 200 and benign.status_code == 200
+    toxic_score = toxic.get_json()["attributeScores"]["TOXICITY"]["summaryScore"]
+    benign_score = benign.get_json()["attributeScores"]["TOXICITY"]["summaryScore"]
+    assert toxic_score["type"] == "PROBABILITY" and 0 <= benign_score["value"] <= 1
+    assert toxic_score["value"] > 0.5 > benign_score["value"]
+    body = toxic.get_json()
+    assert body["languages"] == ["fr"] and body["clientToken"] == "tok-1"
+    assert body["attributeScores"]["TOXICITY"]["spanScores"] == [
+        {"begin": 0, "end": len(TOXIC), "score": toxic_score}]
+    # doNotStore: nothing of the text is kept, in the database or in Redis
+    assert _rows(db, Comment) == _rows(db, ScoreLabel) == _rows(db, ModelResult) == 0
+    redis = app.extensions["vigie"].redis
+    for key in redis.scan_iter(count=1000):
+        kind = redis.type(key)
+        dump = redis.dump(key) or b""
+        assert "imbécile".encode() not in dump and b"imb\\xc3\\xa9cile" not in dump, (key, kind)
+
+
+def test_every_attribute_and_experimental_name_maps_to_a_label(client, site, scoring_worker):
+    names = ["TOXICITY", "SEVERE_TOXICITY", "IDENTITY_ATTACK", "INSULT", "PROFANITY", "THREAT",
+             "TOXICITY_EXPERIMENTAL", "INSULT_EXPERIMENTAL"]
+    body = {"comment": {"text": TOXIC}, "requestedAttributes": {n: {} for n in names}, "doNotStore": True}
+    scores = analyze(client, site.api_key, body).get_json()["attributeScores"]
+    assert set(scores) == set(names)
+    assert scores["TOXICITY_EXPERIMENTAL"] == scores["TOXICITY"]
+    for name in names:
+        assert 0 <= scores[name]["summaryScore"]["value"] <= 1
+
+
+def test_score_threshold_leaves_out_low_attributes(client, site, scoring_worker):
+    body = {"comment": {"text": BENIGN}, "doNotStore": True,
+            "requestedAttributes": {"TOXICITY": {"scoreThreshold": 0.9}, "INSULT": {"scoreType": "PROBABILITY"}}}
+    response = analyze(client, site.api_key, body).get_json()
+    assert "TOXICITY" not in response["attributeScores"] and "INSULT" in response["attributeScores"]
+
+
+def test_span_annotations_score_each_sentence(client, site, scoring_worker):
+    text = f"{BENIGN} {TOXIC}"
+    body = {"comment": {"text": text}, "doNotStore": True, "spanAnnotations": True,
+            "requestedAttributes": {"TOXICITY": {}}}
+    spans = analyze(client, site.api_key, body).get_json()["attributeScores"]["TOXICITY"]["spanScores"]
+    assert [(s["begin"], s["end"]) for s in spans] == [(0, len(BENIGN)), (len(BENIGN) + 1, len(text))]
+    assert spans[1]["score"]["value"] > spans[0]["score"]["value"]
+
+
+def test_without_languages_french_is_assumed_and_reported_detected(client, site, scoring_worker):
+    body = {"comment": {"text": BENIGN}, "requestedAttributes": {"TOXICITY": {}}, "doNotStore": True}
+    response = analyze(client, site.api_key, body).get_json()
+    assert response["languages"] == ["fr"] and response["detectedLanguages"] == ["fr"]
+
+
+def test_stored_when_do_not_store_is_false(client, site, db, scoring_worker):
+    response = analyze(client, site.api_key, coral_style(TOXIC, doNotStore=False))
+    assert response.status_code == 200
+    (comment,) = db.scalars(select(Comment)).all()
+    assert comment.source == "perspective" and comment.text == TOXIC and comment.status != "pending"
+    assert db.scalar(select(ModelResult).where(ModelResult.comment_id == comment.id)) is not None
+    assert db.scalar(select(AuditEntry).where(AuditEntry.comment_id == comment.id)).status_to == comment.status
+
+
+def test_suggestscore_stores_the_label(client, site, db):
+    body = {"comment": {"text": TOXIC}, "clientToken": "mod-42", "languages": ["fr"],
+            "attributeScores": {"TOXICITY": {"summaryScore": {"value": 1.0}},
+                                "PROFANITY": {"summaryScore": {"value": 0.0}}}}
+    response = client.post(f"{SUGGEST}?key={site.api_key}", json=body)
+    assert response.status_code == 200 and response.get_json()["clientToken"] == "mod-42"
+    labels = {row.attribute: row for row in db.scalars(select(ScoreLabel))}
+    assert set(labels) == {"toxicity", "obscene"}
+    assert labels["toxicity"].score == 1.0 and labels["toxicity"].text == TOXIC
+    assert labels["obscene"].site_id == site.id and labels["obscene"].source == "suggestscore"
+
+
+# ---------------------------------------------------------------------------------------------- refusals
+def _error(response, code, status):
+    assert response.status_code == code, response.get_data(as_text=True)
+    error = response.get_json()["error"]
+    assert error["code"] == code and error["status"] == status and error["message"]
+    return error["message"]
+
+
+def test_wrong_or_missing_key_is_refused_like_perspective(client, site):
+    assert "API key not valid" in _error(analyze(client, "vg_wrong", coral_style(BENIGN)), 400,
+                                         "INVALID_ARGUMENT")
+    assert "missing a valid API key" in _error(client.post(ANALYZE, json=coral_style(BENIGN)), 403,
+                                                "PERMISSION_DENIED")
+
+
+def test_unknown_and_unsupported_attributes_are_refused(client, site, db):
+    body = coral_style(BENIGN, requestedAttributes={"TOXICITY": {}, "SEXUALLY_EXPLICIT": {}})
+    message = _error(analyze(client, site.api_key, body), 400, "INVALID_ARGUMENT")
+    assert message == "Attribute SEXUALLY_EXPLICIT does not support request languages: fr"
+    body = coral_style(BENIGN, requestedAttributes={"NASTINESS": {}})
+    assert "NASTINESS" in _error(analyze(client, site.api_key, body), 400, "INVALID_ARGUMENT")
+    assert "non-empty" in _error(analyze(client, site.api_key, coral_style(BENIGN, requestedAttributes={})),
+                                 400, "INVALID_ARGUMENT")
+
+
+def test_unsupported_language_is_refused(client, site):
+    message = _error(analyze(client, site.api_key, coral_style(BENIGN, languages=["ja"])), 400,
+                     "INVALID_ARGUMENT")
+    assert message == "Attribute TOXICITY does not support request languages: ja"
+
+
+def test_text_too_long_empty_or_unstorable_is_refused(client, site):
+    long_text = "é" * 10_241  # 20 482 bytes of UTF-8: over Perspective's 20 KB
+    assert _error(analyze(client, site.api_key, coral_style(long_text)), 400,
+                  "INVALID_ARGUMENT") == "Comment text too long."
+    assert "non-empty" in _error(analyze(client, site.api_key, coral_style("   ")), 400, "INVALID_ARGUMENT")
+    _error(analyze(client, site.api_key, coral_style("a\u0000b")), 400, "INVALID_ARGUMENT")
+
+
+def test_malformed_bodies_name_the_field(client, site):
+    bad_json = client.post(f"{ANALYZE}?key={site.api_key}", data=b'{"comment": ', content_type="application/json")
+    assert "Invalid JSON payload" in _error(bad_json, 400, "INVALID_ARGUMENT")
+    missing = analyze(client, site.api_key, {"requestedAttributes": {"TOXICITY": {}}})
+    assert "comment" in _error(missing, 400, "INVALID_ARGUMENT")
+    unknown = analyze(client, site.api_key, coral_style(BENIGN, doNotStroe=True))
+    assert 'Unknown name "doNotStroe"' in _error(unknown, 400, "INVALID_ARGUMENT")
+    wrong_type = analyze(client, site.api_key, coral_style(BENIGN, requestedAttributes=["TOXICITY"]))
+    assert "requestedAttributes" in _error(wrong_type, 400, "INVALID_ARGUMENT")
+    threshold = coral_style(BENIGN, requestedAttributes={"TOXICITY": {"scoreThreshold": 3}})
+    assert "scoreThreshold" in _error(analyze(client, site.api_key, threshold), 400, "INVALID_ARGUMENT")
+    suggest = client.post(f"{SUGGEST}?key={site.api_key}",
+                          json={"comment": {"text": BENIGN}, "attributeScores": {"TOXICITY": {}}})
+    assert "summaryScore" in _error(suggest, 400, "INVALID_ARGUMENT")
