@@ -7,27 +7,18 @@ Functions (for the dashboard and the CLI)::
     resend(session, redis, delivery_id, site_id=None) -> dict | None      # queues a fresh series of attempts
     requeue_pending(session, redis, older_than_s=600) -> int             # rows whose job was never queued
 
-JSON API (a site's API key as ``Authorization: Bearer``, scoped to that site, or a logged-in admin, all sites)::
-
-    GET  /api/v1/webhook-deliveries?state=failed&limit=50&before=<id>
-    GET  /api/v1/webhook-deliveries/<id>
-    POST /api/v1/webhook-deliveries/<id>/resend                          # 202
+The JSON API over them is in ``service.integrations.admin``.
 """
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, Flask, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.context import db_session, vigie
-from service.errors import ApiError
-from service.keys import site_for_key
 from service.storage.models import DeliveryAttempt, WebhookDelivery, utcnow
 
-bp = Blueprint("webhook_deliveries", __name__)
 STATES = ("pending", "delivered", "failed")
 
 
@@ -104,56 +95,3 @@ def requeue_pending(session: Session, redis, older_than_s: int = 600) -> int:
     for delivery_id in ids:
         enqueue(redis, delivery_id)
     return len(ids)
-
-
-# ------------------------------------------------------------------------------------------------- JSON API
-def _scope() -> int | None:
-    """The site id a request may see (None: all sites, for an admin), or 401/403."""
-    header = request.headers.get("Authorization", "")
-    if header.startswith("Bearer "):
-        site = site_for_key(db_session(), header[len("Bearer "):].strip())
-        if site is None:
-            raise ApiError(401, "invalid_api_key", "API key not valid")
-        return site.id
-    try:
-        from flask_login import current_user
-
-        if current_user.is_authenticated and getattr(current_user, "is_admin", False):
-            return None
-    except Exception:  # the login manager is not installed in this app
-        pass
-    raise ApiError(401, "unauthorized", "send a site API key (Authorization: Bearer ...) or log in as an admin")
-
-
-@bp.get("/api/v1/webhook-deliveries")
-def api_list():
-    site_id = _scope()
-    state = request.args.get("state") or None
-    if state is not None and state not in STATES:
-        raise ApiError(400, "invalid_request", f"state: one of {', '.join(STATES)}")
-    try:
-        limit = int(request.args.get("limit", 50))
-        before = int(request.args["before"]) if request.args.get("before") else None
-    except ValueError:
-        raise ApiError(400, "invalid_request", "limit, before: integers expected") from None
-    return jsonify({"deliveries": list_deliveries(db_session(), site_id, state, limit, before)})
-
-
-@bp.get("/api/v1/webhook-deliveries/<int:delivery_id>")
-def api_get(delivery_id: int):
-    found = get_delivery(db_session(), delivery_id, _scope())
-    if found is None:
-        raise ApiError(404, "not_found", f"no delivery {delivery_id}")
-    return jsonify(found)
-
-
-@bp.post("/api/v1/webhook-deliveries/<int:delivery_id>/resend")
-def api_resend(delivery_id: int):
-    found = resend(db_session(), vigie().redis, delivery_id, _scope())
-    if found is None:
-        raise ApiError(404, "not_found", f"no delivery {delivery_id}")
-    return jsonify(found), 202
-
-
-def init_app(app: Flask) -> None:
-    app.register_blueprint(bp)

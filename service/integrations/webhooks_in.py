@@ -70,7 +70,7 @@ def receive(slug: str):
 
 
 def init_app(app: Flask) -> None:
-    from service.integrations import deliveries
+    from service.integrations import admin
 
     app.register_blueprint(bp)
-    deliveries.init_app(app)  # the admin view of webhooks out, registered with the webhook surface
+    admin.init_app(app)  # the integrations' JSON admin API (deliveries, signing secrets) comes with this surface
