@@ -14,12 +14,12 @@
   const query = root.dataset.query;
   let nextCursor = root.dataset.nextCursor;
   let loadingMore = false;
-  let busy = false;
+  let busy = false;  // during an undo
   let focused = null;
   let pendingReject = null;  // ids waiting for a reason
   let panelTimer = null;
 
-  const cards = () => Array.from(list.querySelectorAll("article.card"));
+  const cards = () => Array.from(list.querySelectorAll("article.card:not([hidden])"));
   const selected = () => cards().filter((c) => c.querySelector(".select-box").checked);
 
   function focusCard(card, scroll) {
@@ -71,44 +71,59 @@
     return focused ? [focused] : [];
   }
 
-  async function decide(targetCards, status, reason) {
-    if (busy || !targetCards.length) return;
-    busy = true;
+  // Actions are optimistic: the cards leave (or change) at once and the next comment is focused, so a moderator
+  // can keep typing; the server's answer then sets the counts, and a refusal puts the cards back.
+  let sequence = 0;
+  let appliedSequence = 0;
+
+  function decide(targetCards, status, reason) {
+    if (!targetCards.length) return;
     const ids = targetCards.map((c) => Number(c.dataset.id));
     const all = cards();
     const index = focused ? all.indexOf(focused) : 0;
-    try {
-      const data = await Vigie.postJSON("/actions/decide", {ids, status, reason: reason || null, query});
-      updateCounts(data.counts);
-      for (const card of targetCards) {
-        if (tab !== "all" && tab !== status) {
-          card.remove();
-        } else {
-          card.dataset.status = status;
-          const badge = card.querySelector('[data-role="status"]');
-          badge.textContent = status;
-          badge.className = "status status-" + status;
-          card.querySelector(".select-box").checked = false;
-        }
-      }
-      const rest = cards();
-      updateSelection();
-      if (rest.length) {
-        const stay = targetCards.includes(focused) && rest.includes(focused) ? 1 : 0;
-        focusCard(rest[Math.min(index + stay, rest.length - 1)]);
-      } else {
-        focused = null;
-      }
+    const leaving = tab !== "all" && tab !== status;
+    const previous = targetCards.map((c) => c.dataset.status);
+    targetCards.forEach((card) => {
+      card.querySelector(".select-box").checked = false;
+      if (leaving) card.hidden = true; else setStatus(card, status);
+    });
+    const rest = cards();
+    updateSelection();
+    if (rest.length) {
+      const stay = !leaving && targetCards.includes(focused) ? 1 : 0;
+      focusCard(rest[Math.max(0, Math.min(index + stay, rest.length - 1))]);
+    } else {
+      focused = null;
+    }
+    showEmpty();
+    if (rest.length < 5) loadMore();
+    const mine = ++sequence;
+    send("/actions/decide", {ids, status, reason: reason || null, query}).then((data) => {
+      if (mine > appliedSequence) { appliedSequence = mine; updateCounts(data.counts); }
+      if (leaving) targetCards.forEach((card) => card.remove());
       const verb = status === "approved" ? "Approved" : "Rejected";
       Vigie.toast(verb + " " + ids.length + (ids.length > 1 ? " comments" : " comment") +
                   (reason ? " (" + reason + ")" : "") + ". Press u to undo.", "ok");
-      if (rest.length < 5) await loadMore();
+    }).catch((e) => {
+      targetCards.forEach((card, i) => { card.hidden = false; setStatus(card, previous[i]); });
       showEmpty();
-    } catch (e) {
       Vigie.toast(e.message, "error");
-    } finally {
-      busy = false;
-    }
+    });
+  }
+
+  // Requests go one after the other (the undo history lives in the session, and answers then come in order).
+  let chain = Promise.resolve();
+  function send(url, body) {
+    const result = chain.then(() => Vigie.postJSON(url, body));
+    chain = result.catch(() => null);
+    return result;
+  }
+
+  function setStatus(card, status) {
+    card.dataset.status = status;
+    const badge = card.querySelector('[data-role="status"]');
+    badge.textContent = status;
+    badge.className = "status status-" + status;
   }
 
   function showEmpty() {
@@ -124,7 +139,7 @@
       if (!response.ok) return;
       const html = await response.text();
       nextCursor = response.headers.get("X-Next-Cursor") || "";
-      const known = new Set(cards().map((c) => c.dataset.id));
+      const known = new Set(Array.from(list.querySelectorAll("article.card")).map((c) => c.dataset.id));
       const box = document.createElement("div");
       box.innerHTML = html;  // server-rendered, escaped fragment
       box.querySelectorAll("article.card").forEach((c) => { if (!known.has(c.dataset.id)) list.appendChild(c); });
@@ -152,9 +167,11 @@
     if (busy) return;
     busy = true;
     try {
-      const data = await Vigie.postJSON("/actions/undo", {query});
-      updateCounts(data.counts);
-      if (query || tab) await reloadFirstPage(data.undone);
+      const mine = ++sequence;
+      const data = await send("/actions/undo", {query});
+      if (mine > appliedSequence) { appliedSequence = mine; updateCounts(data.counts); }
+      if (root.dataset.single) { window.location.reload(); return; }
+      await reloadFirstPage(data.undone);
       Vigie.toast(data.undone.length ? "Undone: " + data.undone.length + " comment(s) back to their previous status." :
                   "Nothing undone: those comments were changed since.", "ok");
     } catch (e) {

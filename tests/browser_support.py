@@ -1,0 +1,76 @@
+"""A real browser for the dashboard tests: Debian's chromium driven by Playwright (no browser download), and the
+app served by werkzeug in a thread on 127.0.0.1 and a free port."""
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("VIGIE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-dev-shm-usage"]
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+
+
+def browser_available() -> bool:
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return False
+    return Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is not None
+
+
+@pytest.fixture(scope="session")
+def live_server(_app):
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, _app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(5)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not browser_available():
+        pytest.skip("chromium and the playwright package are needed: apt-get install chromium; pip install playwright")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server, app):
+    """A fresh browser context (no cookies) on the live server; console errors and page errors are collected in
+    ``page.errors`` (a CSP violation or a script error shows up there)."""
+    context = browser.new_context(base_url=live_server, viewport={"width": 1440, "height": 900})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.errors = []
+    page.on("console", lambda msg: page.errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    yield page
+    context.close()
+
+
+def browser_login(page, username: str, password: str) -> None:
+    page.goto("/login")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/queue")
+
+
+def screenshot(page, name: str) -> None:
+    """Saved under docs/screenshots/ when VIGIE_SCREENSHOTS=1 (the docs' pictures are made by the tests)."""
+    if os.environ.get("VIGIE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))

@@ -1,0 +1,160 @@
+"""The dashboard in a real browser (headless chromium): keyboard moderation, bulk actions, undo, the audit log,
+site settings, hostile comments staying inert, and a comment scored by the real model showing up flagged."""
+from __future__ import annotations
+
+import time
+
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from service.storage.models import AuditEntry, Comment, Site
+from tests.browser_support import browser, browser_login, live_server, page, screenshot  # noqa: F401 (fixtures)
+from tests.dashboard_support import PASSWORD, add_comment, add_user
+
+FLAGGED_COUNT = '.tab [data-count="flagged"]'
+
+
+def _statuses(db, ids):
+    db.expire_all()
+    return [db.get(Comment, i).status for i in ids]
+
+
+def test_moderator_approves_with_the_keyboard_bulk_rejects_and_sees_the_audit(page, app, site, db):
+    ids = [add_comment(db, site.id, f"Commentaire douteux numéro {i}", score=0.6 + i / 20,
+                       author_id=f"u{i}", author_name=f"Lecteur {i}").id for i in range(5)]
+    db.commit()
+    add_user(app, "camille")
+    browser_login(page, "camille", PASSWORD)
+    expect(page.locator(FLAGGED_COUNT)).to_have_text("5")
+    first = page.locator("article.card").first
+    expect(first).to_have_class("card focused")  # the highest score comes first, focused
+    assert first.get_attribute("data-id") == str(ids[4])
+    expect(page.locator("#panel .author-stats")).to_be_visible()
+
+    page.keyboard.press("a")
+    expect(page.locator(FLAGGED_COUNT)).to_have_text("4")
+    expect(page.locator(f"#c-{ids[4]}")).to_have_count(0)
+    expect(page.locator(f"#c-{ids[3]}")).to_have_class("card focused")  # the next one is focused, no reload
+
+    page.keyboard.press("x")
+    page.keyboard.press("j")
+    page.keyboard.press("x")
+    expect(page.locator("#selection-count")).to_have_text("2 selected")
+    page.keyboard.press("r")
+    expect(page.locator("#reason-dialog")).to_be_visible()
+    page.keyboard.press("1")  # the site's first reject reason
+    expect(page.locator(FLAGGED_COUNT)).to_have_text("2")
+    assert _statuses(db, ids) == ["flagged", "flagged", "rejected", "rejected", "approved"]
+
+    page.keyboard.press("u")  # undo the bulk rejection
+    expect(page.locator(FLAGGED_COUNT)).to_have_text("4")
+    assert _statuses(db, ids) == ["flagged", "flagged", "flagged", "flagged", "approved"]
+    page.keyboard.press("?")
+    expect(page.locator("#help")).to_be_visible()
+    page.keyboard.press("Escape")
+
+    page.click("text=Audit log")
+    rows = page.locator("tr.audit-row")
+    expect(rows.filter(has_text="camille")).to_have_count(5)  # approve, 2 rejects, 2 undos
+    expect(rows.filter(has_text="Insulte")).to_have_count(2)
+    entries = db.scalars(select(AuditEntry).where(AuditEntry.actor == "moderator")).all()
+    assert {e.actor_name for e in entries} == {"camille"} and len(entries) == 5
+    assert page.errors == []
+
+
+def test_a_queue_of_50_flagged_comments_is_cleared_with_the_keyboard_alone(page, app, site, db):
+    ids = [add_comment(db, site.id, f"Message {i} à vérifier", score=0.5 + i / 200).id for i in range(50)]
+    db.commit()
+    add_user(app, "camille")
+    browser_login(page, "camille", PASSWORD)
+    started = time.monotonic()
+    for remaining in range(49, -1, -1):
+        if remaining % 10 == 0:
+            page.keyboard.press("r")
+            page.keyboard.press("Enter")  # reject without a reason
+        else:
+            page.keyboard.press("a")
+        expect(page.locator(FLAGGED_COUNT)).to_have_text(str(remaining))
+    elapsed = time.monotonic() - started
+    expect(page.locator("#empty")).to_be_visible()
+    statuses = _statuses(db, ids)
+    assert statuses.count("approved") == 45 and statuses.count("rejected") == 5
+    print(f"50 comments cleared with the keyboard in {elapsed:.1f} s")
+    assert page.errors == []
+
+
+def test_admin_changes_a_threshold_in_the_settings(page, app, site, db):
+    add_user(app, "root", role="admin")
+    browser_login(page, "root", PASSWORD)
+    page.click("text=Sites")
+    page.click("text=Le Monde (test)")
+    page.fill("#threshold_toxicity", "0.72")
+    page.fill("textarea[name=words_suspect]", "abruti\nimbécile")
+    page.click("#save-settings")
+    expect(page.locator(".flash")).to_contain_text("Settings saved")
+    expect(page.locator("#threshold_toxicity")).to_have_value("0.72")
+    db.expire_all()
+    policy = db.get(Site, site.id).policy
+    assert policy["thresholds"]["toxicity"] == 0.72 and policy["words"]["suspect"] == ["abruti", "imbécile"]
+    page.goto("/audit?action=settings")
+    expect(page.locator("tr.audit-row")).to_contain_text("thresholds.toxicity: model default → 0.72")
+    assert page.errors == []
+
+
+XSS = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=1</script>'
+
+
+def test_hostile_comments_authors_links_and_reasons_stay_inert(page, app, site, db):
+    stored_site = db.get(Site, site.id)
+    stored_site.reject_reasons = [XSS, "Spam"]
+    text = XSS + ' <a href="javascript:window.__pwned=1">clic</a> <style>body{display:none}</style> ' \
+                 '<div style="position:fixed;inset:0;background:red">x</div>'
+    hostile = add_comment(db, site.id, text, score=0.99, author_id="evil", author_name=XSS,
+                          thread_id=XSS, thread_url="javascript:window.__pwned=1", external_id="h1",
+                          reasons=[{"kind": "word", "list": "banned", "term": XSS, "start": 0, "end": 20, "text": XSS}])
+    add_comment(db, site.id, "réponse", score=0.8, parent_id="h1", author_id="evil")
+    db.commit()
+    add_user(app, "camille")
+    browser_login(page, "camille", PASSWORD)
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    card = page.locator(f"#c-{hostile.id}")
+    expect(card.locator(".text")).to_contain_text("<script>window.__pwned=1</script>")  # shown as text
+    expect(card.locator(".author")).to_have_text(XSS)
+    assert page.locator("#cards img, #cards script, #cards style, #panel img").count() == 0
+    assert page.locator("a[href^='javascript']").count() == 0
+    assert page.locator("body").is_visible()
+    page.keyboard.press("r")
+    expect(page.locator("#reason-list")).to_contain_text(XSS)
+    assert page.locator("#reason-list img").count() == 0
+    page.keyboard.press("1")
+    expect(page.locator(FLAGGED_COUNT)).to_have_text("1")
+    for path in (f"/comments/{hostile.id}", "/audit", "/queue?tab=all&sort=time", f"/queue?q=%3Cscript%3E"):
+        page.goto(path)
+        page.wait_for_load_state("load")
+        assert page.locator("main img, main script:not([type='application/json']), main style").count() == 0, path
+    assert page.evaluate("window.__pwned") is None
+    assert dialogs == [] and page.errors == []
+
+
+def test_a_comment_posted_through_the_api_and_scored_by_the_model_shows_up_flagged(page, app, client, site, work, db):
+    toxic = "Espèce de connard, tu n'es qu'un abruti et une ordure, ferme ta gueule."
+    posted = client.post("/api/v1/comments", json={"text": toxic, "external_id": "e2e-1", "author_name": "Troll"},
+                         headers=site.headers)
+    assert posted.status_code == 202, posted.text
+    client.post("/api/v1/comments", json={"text": "Merci pour cet article très clair.", "external_id": "e2e-2"},
+                headers=site.headers)
+    work()
+    db.expire_all()
+    comment = db.scalar(select(Comment).where(Comment.external_id == "e2e-1"))
+    assert comment.status == "flagged" and comment.decided_by == "model"
+    add_user(app, "camille")
+    browser_login(page, "camille", PASSWORD)
+    card = page.locator(f"#c-{comment.id}")
+    expect(card).to_contain_text("Troll")
+    expect(card.locator(".text")).to_contain_text("ferme ta gueule")
+    expect(card.locator(".decision")).to_contain_text("Model")
+    expect(page.locator(FLAGGED_COUNT)).to_have_text("1")
+    if comment.result.spans:
+        assert card.locator("mark.hl-model").count() >= 1  # the model's explanation is highlighted
+    assert page.errors == []
