@@ -1,0 +1,289 @@
+"""Scorers: the built-in Vigie model and any Hugging Face sequence-classification model.
+
+Long comments: a text is tokenized whole, then cut into windows of at most ``max_length``
+tokens (``<s>`` + ``query: `` + content + ``</s>``) that overlap by ``chunk_overlap`` tokens;
+every window is scored and a text's score for each label is the **maximum over its windows**,
+so a toxic sentence at the end of a long comment is never cut off or averaged away.
+All windows of a call are sorted by length and scored in batches (little padding), under
+``torch.inference_mode``.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+
+WORD_RE = re.compile(r"\w+(?:['’]\w+)*", re.UNICODE)
+
+
+def _chunks(content: list[int], window: int, overlap: int) -> list[list[int]]:
+    if len(content) <= window:
+        return [content]
+    step = max(1, window - overlap)
+    out = []
+    for s in range(0, len(content), step):
+        out.append(content[s: s + window])
+        if s + window >= len(content):
+            break
+    return out
+
+
+class Scorer:
+    """``predict(texts) -> list[dict[label, probability]]`` (same order as ``texts``)."""
+
+    name: str
+    version: str
+    labels: list[str]
+    threshold: float | None
+    batch_size: int = 32
+
+    # subclasses provide _windows(texts) -> (list of id lists, owner index per window) and _forward
+    def _windows(self, texts):
+        raise NotImplementedError
+
+    def _forward(self, x, m):
+        raise NotImplementedError
+
+    @torch.inference_mode()
+    def predict(self, texts: list[str]) -> list[dict[str, float]]:
+        if isinstance(texts, str):
+            raise TypeError("predict takes a list of strings")
+        texts = list(texts)
+        if not texts:
+            return []
+        wins, owner = self._windows(texts)
+        probs = np.zeros((len(wins), len(self.labels)), dtype=np.float32)
+        order = np.argsort([len(w) for w in wins], kind="stable")
+        for i in range(0, len(order), self.batch_size):
+            b = order[i: i + self.batch_size]
+            L = max(len(wins[j]) for j in b)
+            x = torch.full((len(b), L), self.pad_id, dtype=torch.long)
+            m = torch.zeros((len(b), L), dtype=torch.long)
+            for r, j in enumerate(b):
+                x[r, : len(wins[j])] = torch.as_tensor(wins[j])
+                m[r, : len(wins[j])] = 1
+            probs[b] = self._forward(x.to(self.device), m.to(self.device)).float().cpu().numpy()
+        out = np.full((len(texts), len(self.labels)), -1.0, dtype=np.float32)
+        np.maximum.at(out, np.asarray(owner), probs)
+        return [{lab: float(v) for lab, v in zip(self.labels, row)} for row in out]
+
+    def explain(self, text: str, label: str = "toxicity", top_k: int = 5, max_words: int = 64) -> list[dict]:
+        """Character spans of the words that most raise ``label``'s score.
+
+        Leave-one-word-out occlusion: the text is re-scored once per word with that word removed
+        (all variants in one batched ``predict`` call); a word's weight is the drop of the score
+        without it. Only the ``max_words`` words of highest individual score... are tried when the
+        text is longer: the words are those of the highest-scoring ~``max_words``-word stretch.
+        Returns up to ``top_k`` spans with a positive weight, largest first.
+        """
+        words = [(m.start(), m.end()) for m in WORD_RE.finditer(text)]
+        if not words:
+            return []
+        if len(words) > max_words:
+            # occlude inside the stretch of max_words words that scores highest (cheap: one batch)
+            starts = list(range(0, len(words) - max_words + 1, max(1, max_words // 2)))
+            if starts[-1] != len(words) - max_words:
+                starts.append(len(words) - max_words)
+            pieces = [text[words[s][0]: words[s + max_words - 1][1]] for s in starts]
+            sc = [p[label] for p in self.predict(pieces)]
+            s0 = starts[int(np.argmax(sc))]
+            words = words[s0: s0 + max_words]
+        variants = [text[: a] + text[b:] for a, b in words]
+        scores = self.predict([text] + variants)
+        base = scores[0][label]
+        spans = [{"start": a, "end": b, "text": text[a:b], "weight": float(base - s[label])}
+                 for (a, b), s in zip(words, scores[1:])]
+        spans = [s for s in spans if s["weight"] > 0]
+        spans.sort(key=lambda s: -s["weight"])
+        return spans[:top_k]
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.name} {self.version} labels={self.labels}>"
+
+
+def _set_threads(threads):
+    if threads:
+        torch.set_num_threads(int(threads))
+
+
+def quantize_int8(module: torch.nn.Module) -> torch.nn.Module:
+    """torch dynamic int8 quantization of every nn.Linear (weights int8, activations quantized per batch)."""
+    import warnings
+
+    from torch.ao.quantization import quantize_dynamic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return quantize_dynamic(module, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+# ----------------------------------------------------------------------------- built-in model
+class VigieScorer(Scorer):
+    """Base e5 encoder + merged LoRA + multi-label head (see ``workers/model/default``)."""
+
+    def __init__(self, artifact_dir, device="cpu", quantize=None, threads=None, cache_dir=None):
+        from safetensors.numpy import load_file
+        from safetensors.torch import load_file as load_pt
+        from tokenizers import Tokenizer
+
+        from .base import build_base
+        from .network import ToxicityClassifier, make_encoder
+
+        _set_threads(threads)
+        art = Path(artifact_dir)
+        conf = json.loads((art / "config.json").read_text())
+        base = build_base(cache_dir)
+        self.tokenizer = Tokenizer.from_file(str(base / "tokenizer.json"))
+        self.tokenizer.no_truncation()
+        self.tokenizer.no_padding()
+        enc = make_encoder(json.loads((base / "config.json").read_text()),
+                           load_file(str(base / "model.safetensors")))
+        adapter = load_pt(str(art / "adapter.safetensors"))
+        scale = conf["lora"]["alpha"] / conf["lora"]["r"]
+        # merge LoRA into the base weights: W <- W + scale * B @ A (no adapter cost at inference)
+        with torch.no_grad():
+            for k, A in adapter.items():
+                if k.endswith(".lora_A"):
+                    mod = k[: -len(".lora_A")]  # "encoder.encoder.layer.0.attention.self.query"
+                    B = adapter[mod + ".lora_B"]
+                    lin = enc.get_submodule(mod[len("encoder."):])
+                    lin.weight += scale * (B @ A)
+        self.labels = list(conf["labels"])
+        model = ToxicityClassifier(enc, len(self.labels))
+        with torch.no_grad():
+            model.head.weight.copy_(adapter["head.weight"])
+            model.head.bias.copy_(adapter["head.bias"])
+        model.eval()
+        if quantize == "int8":
+            if device != "cpu":
+                raise ValueError("quantize='int8' is CPU only")
+            model = quantize_int8(model)
+        elif quantize not in (None, "", "none"):
+            raise ValueError(f"unknown quantize option {quantize!r} (use 'int8')")
+        self.model = model.to(device)
+        self.device = device
+        self.name = conf["name"]
+        self.version = conf["version"] + ("+int8" if quantize == "int8" else "")
+        self.threshold = float(conf["threshold"])
+        self.config = conf
+        self.max_length = int(conf.get("max_length", 128))
+        self.overlap = int(conf.get("chunk_overlap", 32))
+        self.prefix = conf.get("prefix", "query: ")
+        self.pad_id = 1
+        pe = self.tokenizer.encode(self.prefix).ids  # <s> ▁query : </s>
+        self.bos, self.eos, self.prefix_ids = pe[0], pe[-1], pe[1:-1]
+
+    def _windows(self, texts):
+        encs = self.tokenizer.encode_batch([self.prefix + t for t in texts])
+        window = self.max_length - 2 - len(self.prefix_ids)
+        wins, owner = [], []
+        for i, e in enumerate(encs):
+            content = e.ids[1 + len(self.prefix_ids): -1]
+            for c in _chunks(content, window, self.overlap):
+                wins.append([self.bos] + self.prefix_ids + c + [self.eos])
+                owner.append(i)
+        return wins, owner
+
+    def _forward(self, x, m):
+        return torch.sigmoid(self.model(x, m))
+
+
+# ----------------------------------------------------------------------------- foreign models
+LABEL_ALIASES = {
+    "toxic": "toxicity", "toxicity": "toxicity", "toxique": "toxicity", "offensive": "toxicity",
+    "hate": "toxicity", "hateful": "toxicity", "abusive": "toxicity", "label_1": "toxicity",
+    "severe_toxic": "severe_toxicity", "severe_toxicity": "severe_toxicity",
+    "obscene": "obscene", "threat": "threat", "insult": "insult",
+    "identity_hate": "identity_attack", "identity_attack": "identity_attack",
+}
+NEGATIVE_NAMES = {"label_0", "non-toxic", "non_toxic", "not_toxic", "nontoxic", "neutral", "normal", "none",
+                  "not-toxic", "clean", "ok", "non toxic", "neither", "not offensive", "not_offensive",
+                  "non_toxique", "non-toxique"}
+
+
+def map_label(name: str) -> str:
+    n = str(name).strip().lower().replace(" ", "_")
+    return LABEL_ALIASES.get(n, n)
+
+
+class HFScorer(Scorer):
+    """Any ``AutoModelForSequenceClassification`` model id or local path.
+
+    Labels are lower-cased and mapped (``toxic``->``toxicity``, ``identity_hate``->``identity_attack``,
+    ``LABEL_1`` of a binary model -> ``toxicity``). Multi-label models (``problem_type ==
+    "multi_label_classification"``) use a sigmoid per label; others a softmax. For a single-label
+    softmax model with a negative class (``LABEL_0``, ``non-toxic``, ``neutral``...), ``toxicity`` is
+    ``1 - p(negative)`` when no class maps to it.
+    """
+
+    def __init__(self, name_or_path, device="cpu", quantize=None, threads=None):
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        _set_threads(threads)
+        self.tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+        try:
+            model = AutoModelForSequenceClassification.from_pretrained(name_or_path, attn_implementation="sdpa")
+        except (ValueError, TypeError):
+            model = AutoModelForSequenceClassification.from_pretrained(name_or_path)
+        model.eval()
+        if quantize == "int8":
+            model = quantize_int8(model)
+        self.model = model.to(device)
+        self.device = device
+        cfg = model.config
+        n = cfg.num_labels
+        raw = [cfg.id2label.get(i, f"LABEL_{i}") if cfg.id2label else f"LABEL_{i}" for i in range(n)]
+        self.multi_label = cfg.problem_type == "multi_label_classification" or n == 1
+        self.raw_labels = raw
+        if n == 1:
+            self.out_labels = ["toxicity"]
+        elif n == 2 and not self.multi_label:
+            lows = [r.lower() for r in raw]
+            pos = 1
+            if lows[1] in NEGATIVE_NAMES and lows[0] not in NEGATIVE_NAMES:
+                pos = 0
+            self.out_labels = ["toxicity"]
+            self._binary_pos = pos
+        else:
+            self.out_labels = [map_label(r) for r in raw]
+        self.labels = list(self.out_labels)
+        self._neg = None
+        if not self.multi_label and n > 2 and "toxicity" not in self.labels:
+            negs = [i for i, r in enumerate(raw) if r.lower() in NEGATIVE_NAMES]
+            if negs:
+                self._neg = negs[0]
+                self.labels = self.labels + ["toxicity"]
+        self.name = str(name_or_path)
+        self.version = str(getattr(cfg, "_commit_hash", None) or getattr(cfg, "transformers_version", "") or "")
+        self.threshold = 0.5
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        mx = getattr(self.tokenizer, "model_max_length", 512) or 512
+        mp = getattr(cfg, "max_position_embeddings", 512) or 512
+        self.max_length = int(min(mx if mx < 100000 else 512, mp, 512))
+        self.overlap = 32
+
+    def _windows(self, texts):
+        enc = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        special = self.tokenizer.build_inputs_with_special_tokens([])
+        window = max(8, self.max_length - len(special))
+        wins, owner = [], []
+        for i, ids in enumerate(enc):
+            for c in _chunks(ids, window, self.overlap):
+                wins.append(self.tokenizer.build_inputs_with_special_tokens(c))
+                owner.append(i)
+        return wins, owner
+
+    def _forward(self, x, m):
+        logits = self.model(input_ids=x, attention_mask=m).logits.float()
+        if self.multi_label:
+            p = torch.sigmoid(logits)
+        else:
+            p = torch.softmax(logits, -1)
+            if hasattr(self, "_binary_pos"):
+                return p[:, self._binary_pos: self._binary_pos + 1]
+        if self._neg is not None:
+            p = torch.cat([p, 1 - p[:, self._neg: self._neg + 1]], dim=1)
+        return p
