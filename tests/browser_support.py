@@ -69,8 +69,8 @@ def browser_login(page, username: str, password: str) -> None:
     page.wait_for_url("**/queue")
 
 
-def screenshot(page, name: str) -> None:
+def screenshot(page, name: str, full_page: bool = False) -> None:
     """Saved under docs/screenshots/ when VIGIE_SCREENSHOTS=1 (the docs' pictures are made by the tests)."""
     if os.environ.get("VIGIE_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)

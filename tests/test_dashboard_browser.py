@@ -158,3 +158,54 @@ def test_a_comment_posted_through_the_api_and_scored_by_the_model_shows_up_flagg
     if comment.result.spans:
         assert card.locator("mark.hl-model").count() >= 1  # the model's explanation is highlighted
     assert page.errors == []
+
+
+def test_every_screen_renders_without_script_or_policy_errors(page, app, site, db):
+    """Every screen loads its scripts and charts under the strict CSP (a blocked script or style, or a script
+    error, is a console error). With VIGIE_SCREENSHOTS=1 this also makes the pictures in docs/dashboard.md."""
+    from tests.dashboard_support import arrange_demo
+
+    stored = db.get(Site, site.id)
+    stored.name = "Le Journal"
+    stored.policy = {**stored.policy, "words": {"banned": ["connard", "enculé"], "suspect": ["merde", "cons"],
+                                                 "allowed": ["con (ville)"]}}
+    demo = arrange_demo(db, site.id)
+    db.commit()
+    add_user(app, "camille")
+    add_user(app, "root", role="admin")
+    page.goto("/login")
+    screenshot(page, "login")
+    browser_login(page, "camille", PASSWORD)
+    expect(page.locator("article.card.focused")).to_be_visible()
+    expect(page.locator("#panel .author-stats")).to_be_visible()
+    screenshot(page, "queue")
+    page.keyboard.press("j")
+    page.keyboard.press("x")
+    page.keyboard.press("j")
+    page.keyboard.press("x")
+    page.keyboard.press("r")
+    expect(page.locator("#reason-dialog")).to_be_visible()
+    screenshot(page, "reject-reasons")
+    page.keyboard.press("Escape")
+    page.keyboard.press("?")
+    screenshot(page, "shortcuts")
+    page.keyboard.press("Escape")
+    page.goto(f"/comments/{demo[1].id}")
+    expect(page.locator(".timeline li")).to_have_count(2)
+    screenshot(page, "comment")
+    page.goto("/audit")
+    expect(page.locator("tr.audit-row").first).to_be_visible()
+    screenshot(page, "audit", full_page=True)
+    page.goto("/stats")
+    for chart in ("per-day", "flag-rate", "sources", "scores", "overturns"):
+        assert page.evaluate(f"!!Chart.getChart(document.getElementById('chart-{chart}'))"), chart
+    screenshot(page, "stats", full_page=True)
+    assert page.errors == []
+    page.context.clear_cookies()
+    browser_login(page, "root", PASSWORD)
+    page.goto(f"/admin/sites/{site.id}")
+    expect(page.locator("#threshold_toxicity")).to_be_visible()
+    screenshot(page, "site-settings", full_page=True)
+    page.goto("/admin/users")
+    screenshot(page, "users")
+    assert page.errors == []

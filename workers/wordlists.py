@@ -1,7 +1,7 @@
 """Word-list matching that survives case, accents and simple obfuscation, and respects word boundaries.
 
 ``fold`` maps each character to a lower-case, accent-free form (``É`` -> ``e``, ``œ`` -> ``oe``) and undoes common
-leetspeak (``3`` -> ``e``, ``@`` -> ``a``), keeping for every folded character the index of the original one, so hits
+leetspeak (``3`` -> ``e``, ``@`` -> ``a``, and ``!`` or ``|`` -> ``i`` inside a word), keeping for every folded character the index of the original one, so hits
 are reported as spans of the original text. Words are runs of letters; a run of single letters separated by spaces
 or punctuation (``m e r d e``, ``m.e.r.d.e``) also counts as one word. "con" therefore never matches "contexte".
 """
@@ -15,6 +15,8 @@ from typing import Iterable
 
 LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "€": "e"}
 LIGATURES = {"œ": "oe", "æ": "ae", "ß": "ss", "ﬁ": "fi", "ﬂ": "fl"}
+# Read as "i" only inside a word (followed by a letter or digit): "!mb3c!le" is "imbecile", but "con!" stays "con".
+INNER_LEET = {"!": "i", "|": "i"}
 _LETTERS = re.compile(r"[a-z]+")
 
 
@@ -33,8 +35,12 @@ def fold(text: str) -> tuple[str, list[int]]:
     """Folded text and, for each folded character, the index of the original character."""
     out: list[str] = []
     index: list[int] = []
+    last = len(text) - 1
     for i, c in enumerate(text):
-        f = _fold_char(c)
+        if c in INNER_LEET and i < last and text[i + 1].isalnum():
+            f = INNER_LEET[c]
+        else:
+            f = _fold_char(c)
         out.append(f)
         index.extend([i] * len(f))
     return "".join(out), index

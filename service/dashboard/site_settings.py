@@ -117,20 +117,25 @@ def lexicon_dir(configured: Path | None) -> Path:
     return Path(__file__).resolve().parents[2] / "data" / "lexicons"
 
 
+def _plainness(term: str) -> int:
+    """How many characters of a term are not letters, spaces, hyphens or apostrophes (0 for a plain word)."""
+    return sum(1 for c in term if not (c.isalpha() or c in " -'’"))
+
+
 def lexicons(directory: Path) -> dict[str, list[str]]:
-    """The seed lexicons (one term per line), deduplicated by their folded form."""
+    """The seed lexicons (one term per line), deduplicated by their folded form: ``!mb3c!l3`` and ``imbécile``
+    are one entry, written the plainest way (matching sees through the disguises anyway)."""
     out: dict[str, list[str]] = {}
     if not directory.is_dir():
         return out
     for path in sorted(directory.glob("*.txt")):
-        seen, terms = set(), []
+        best: dict[tuple[str, ...], str] = {}
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             term = line.strip()
             if not term or term.startswith("#") or len(term) > MAX_TERM_CHARS:
                 continue
             key = normalize_term(term)
-            if key and key not in seen:
-                seen.add(key)
-                terms.append(term)
-        out[path.stem] = terms
+            if key and (key not in best or _plainness(term) < _plainness(best[key])):
+                best[key] = term
+        out[path.stem] = list(best.values())
     return out

@@ -11,6 +11,7 @@
   Chart.defaults.color = ink;
   Chart.defaults.borderColor = grid;
   Chart.defaults.animation = false;
+  Chart.defaults.maintainAspectRatio = false;
   const days = data.per_day.map((d) => d.day);
 
   new Chart(document.getElementById("chart-per-day"), {
@@ -23,7 +24,7 @@
     type: "line",
     data: {labels: days, datasets: [{label: "Flagged or rejected automatically (%)",
       data: data.per_day.map((d) => d.flag_rate === null ? null : Math.round(d.flag_rate * 1000) / 10),
-      borderColor: "#d97706", backgroundColor: "rgba(217,119,6,.15)", fill: true, tension: .25, spanGaps: true}]},
+      borderColor: "#d97706", backgroundColor: "rgba(217,119,6,.15)", fill: true, tension: 0, spanGaps: true}]},
     options: {plugins: {legend: {display: false}}, scales: {y: {beginAtZero: true, suggestedMax: 20, ticks: {callback: (v) => v + " %"}}}},
   });
 
