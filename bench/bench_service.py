@@ -100,7 +100,9 @@ def peak_rss_mb(pid: int) -> tuple[str, float]:
 
 
 def start_service(data_dir: Path, port: int) -> tuple[subprocess.Popen, dict[str, str]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIE_") or k == "VIGIE_MODEL_CACHE"}
+    # The operator's VIGIE_* settings apply (e.g. VIGIE_QUANTIZE=int8), except where the service keeps its state.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("VIGIE_DATA_DIR", "VIGIE_DATABASE_URL", "VIGIE_REDIS_URL", "VIGIE_PORT", "VIGIE_HOST")}
     env.update(VIGIE_DATA_DIR=str(data_dir), VIGIE_PORT=str(port), VIGIE_LOG_LEVEL="WARNING")
     process = subprocess.Popen([sys.executable, "-m", "service.cli", "up", "--no-webhooks"], env=env, cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -112,7 +114,7 @@ def start_service(data_dir: Path, port: int) -> tuple[subprocess.Popen, dict[str
         try:
             if requests.get(base + "/readyz", timeout=2).status_code == 200:
                 break
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or still starting
             pass
         time.sleep(0.5)
     else:
@@ -152,7 +154,7 @@ def _loader(base: str, headers: dict, texts: list[str], seconds: float, per_requ
             if rate:
                 due = begin + sent / (rate / threads)
                 if due > time.monotonic():
-                    time.sleep(due - time.monotonic())
+                    time.sleep(max(0.0, due - time.monotonic()))
             chunk = [{"text": texts[(i + k) % len(texts)]} for k in range(per_request)]
             i += per_request * threads
             body = chunk[0] if per_request == 1 else {"comments": chunk}

@@ -112,7 +112,7 @@ def test_vigie_up_serves_and_decides_a_comment(tmp_path, settings):
             try:
                 if requests.get(f"{base}/readyz", timeout=2).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or still starting
                 pass
             assert time.monotonic() < deadline, "vigie up did not become ready"
             time.sleep(0.5)
