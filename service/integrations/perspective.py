@@ -100,6 +100,7 @@ class SuggestRequest(_Strict):
     languages: list[str] | None = Field(None, max_length=10)
     communityId: str | None = Field(None, max_length=200)
     clientToken: str | None = Field(None, max_length=200)
+    sessionId: str | None = Field(None, max_length=200)
 
 
 # ------------------------------------------------------------------------------------------------- helpers
