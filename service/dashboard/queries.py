@@ -117,7 +117,9 @@ def apply_filters(stmt: Select, f: QueueFilters) -> Select:
     """Every filter except the tab (status) and the cursor."""
     if f.site_id:
         stmt = stmt.where(Comment.site_id == f.site_id)
-    if f.label:
+    if f.label == "toxicity":  # Comment.score is the toxicity score, and it is indexed
+        stmt = stmt.where(Comment.score >= f.min_score)
+    elif f.label:
         stmt = stmt.join(ModelResult, ModelResult.comment_id == Comment.id).where(
             ModelResult.scores[f.label].as_float() >= f.min_score)
     if f.since:

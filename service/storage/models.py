@@ -91,6 +91,8 @@ class Comment(Base):
         Index("ix_comments_status_id", "status", "id"),
         Index("ix_comments_status_score", "status", "score"),
         Index("ix_comments_site_author", "site_id", "author_id"),
+        Index("ix_comments_author_id", "author_id"),  # dashboard author filter (0002)
+        Index("ix_comments_author_name", "author_name"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
