@@ -37,8 +37,9 @@ def test_signed_comment_is_stored_and_queued(client, site, db, app):
 
 
 def test_same_external_id_is_stored_once(client, site, db):
-    first = post(client, site, COMMENT).get_json()
-    second = post(client, site, COMMENT, timestamp=int(time.time()) - 1)  # a retry, signed anew
+    now = int(time.time())
+    first = post(client, site, COMMENT, timestamp=now).get_json()
+    second = post(client, site, COMMENT, timestamp=now - 1)  # a retry, signed anew
     assert second.status_code == 202
     assert second.get_json()["id"] == first["id"] and second.get_json()["created"] is False
     assert _count(db) == 1
@@ -66,8 +67,8 @@ def test_wrong_signature_is_refused_and_nothing_stored(client, site, db):
 
 def test_body_changed_after_signing_is_refused(client, site, db):
     body, headers = vigie_signed(site.secret, COMMENT)
-    tampered = body.replace(b"imb\\u00e9cile", b"ange").replace("imbécile".encode(), b"ange")
-    tampered = tampered.replace(b"honte", b"merveille")
+    tampered = body.replace(b"honte", b"merveille")
+    assert tampered != body
     assert client.post(f"/webhooks/{site.slug}", data=tampered, headers=headers).status_code == 401
     assert _count(db) == 0
 
