@@ -6,7 +6,8 @@ Two kinds of marks:
 * ``word``: word-list hits, from the reasons of kind ``"word"`` of the automatic decision's audit entry
   (``workers/policy.py`` records the character span of each hit in the original text);
 * ``model``: the spans ``Scorer.explain`` stored in ``ModelResult.spans`` (the words whose removal lowers the
-  toxicity score most, with that drop as ``weight``).
+  toxicity score most, with that drop as ``weight``); spans weighing less than half the strongest one are
+  ``model-weak`` (drawn lighter).
 """
 from __future__ import annotations
 
@@ -23,11 +24,16 @@ def _intervals(text_len: int, word_reasons: Iterable[dict[str, Any]], spans: Ite
         if isinstance(reason, dict) and reason.get("kind") == "word":
             out.append((reason.get("start"), reason.get("end"), "word",
                         f"{reason.get('list', 'word')} list: {reason.get('term', '')}"))
-    for span in spans or ():
-        if isinstance(span, dict):
-            weight = span.get("weight")
-            label = f"model: +{weight:.2f}" if isinstance(weight, (int, float)) else "model"
-            out.append((span.get("start"), span.get("end"), "model", label))
+    spans = [s for s in spans or () if isinstance(s, dict)]
+    weights = [s["weight"] for s in spans if isinstance(s.get("weight"), (int, float))]
+    strongest = max(weights, default=0.0)
+    for span in spans:
+        weight = span.get("weight")
+        if isinstance(weight, (int, float)):
+            kind = "model" if strongest <= 0 or weight >= strongest / 2 else "model-weak"
+            out.append((span.get("start"), span.get("end"), kind, f"model: +{weight:.3g}"))
+        else:
+            out.append((span.get("start"), span.get("end"), "model", "model"))
     clean = []
     for start, end, kind, title in out:
         if isinstance(start, int) and isinstance(end, int):
