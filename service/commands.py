@@ -72,8 +72,9 @@ def _run_child(argv: list[str], env: dict[str, str]) -> None:
 
 @click.command()
 @click.option("--queues", "-q", multiple=True,
-              help="Queues in priority order (names or sync, score, webhooks; repeat or comma-separate). "
-                   "Default: vigie-sync then vigie-score. `--queues webhooks` runs a worker without the model.")
+              help="Queues in priority order (names or sync, score, explain, webhooks; repeat or comma-separate). "
+                   "Default: vigie-sync, vigie-score, vigie-explain. `--queues webhooks` runs a worker without "
+                   "the model.")
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
 def worker(queues: tuple[str, ...], burst: bool) -> None:
     """Run a worker (loads the model once when it serves the score or sync queue)."""
@@ -202,11 +203,12 @@ def failed(requeue: bool, as_json: bool) -> None:
     from rq.job import Job
     from rq.registry import FailedJobRegistry
 
-    from service.queue import SCORE_QUEUE, SYNC_QUEUE, WEBHOOK_QUEUE, connect
+    from service.queue import connect
+    from workers.worker import ALL_QUEUES
 
     connection = connect(_settings())
     rows = []
-    for name in (SYNC_QUEUE, SCORE_QUEUE, WEBHOOK_QUEUE):
+    for name in ALL_QUEUES:
         registry = FailedJobRegistry(name, connection=connection)
         for job_id in registry.get_job_ids():
             job = Job.fetch(job_id, connection=connection) if Job.exists(job_id, connection) else None

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 SCORE_QUEUE = "vigie-score"  # drain jobs (batched scoring)
 SYNC_QUEUE = "vigie-sync"  # synchronous scoring for Perspective / Coral: served first
+EXPLAIN_QUEUE = "vigie-explain"  # spans for flagged comments: served after scoring, off the decision path
 WEBHOOK_QUEUE = "vigie-webhooks"  # outgoing callbacks; separate worker so a slow receiver never slows scoring
 PENDING_KEY = "vigie:pending"
 DRAIN_FLAG = "vigie:drain-queued"

@@ -122,18 +122,18 @@ def scorer(settings):
 
 @pytest.fixture
 def work(app, scorer):
-    """Run every queued job (scoring, sync, webhooks) in this process until the queues are empty, with the real
-    model. A test posts comments, calls ``work()``, then asserts the decisions. A failed job raises with its
+    """Run every queued job (sync, scoring, explanations, webhooks) in this process until the queues are empty,
+    with the real model. A test posts comments, calls ``work()``, then asserts the decisions. A failed job raises with its
     traceback; ``work(queues=["webhooks"])`` runs only the named queues; ``work(raise_failures=False)`` returns
     the number of failed jobs instead."""
     from workers import jobs
-    from workers.worker import queue_names, run_burst
+    from workers.worker import ALL_QUEUES, queue_names, run_burst
 
     vigie = app.extensions["vigie"]
     jobs.use(vigie.settings, db=vigie.db, redis=vigie.redis)
 
     def run(queues=None, raise_failures: bool = True) -> int:
-        names = queue_names(queues or ["sync", "score", "webhooks"])
+        names = queue_names(queues or ALL_QUEUES)
         return run_burst(vigie.redis, names, raise_failures=raise_failures)
 
     yield run

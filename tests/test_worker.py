@@ -59,7 +59,7 @@ def test_scoring_twice_still_gives_one_result_and_one_decision(app, site, work, 
     work()
     vigie = app.extensions["vigie"]
     # A worker that crashed after scoring is replayed: the comment is no longer pending, nothing changes.
-    assert jobs.score_comments(vigie, [comment_id]) == 0
+    assert jobs.score_comments(vigie, [comment_id]) == (0, [])
     assert db.scalar(select(func.count()).select_from(ModelResult)) == 1
     assert db.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.comment_id == comment_id)) == 1
 
@@ -80,13 +80,16 @@ def test_site_policy_decides_with_reasons(app, site, work, db):
 
 def test_stored_result_has_scores_model_and_latency(app, site, work, db, scorer):
     [comment_id] = accept(app, site.id, [TOXIC])
-    work()
+    work(queues=["score"])
     comment = db.get(Comment, comment_id)
     result = comment.result
     assert set(result.scores) == set(scorer.labels)
     assert result.model_name == scorer.name and result.model_version == scorer.version
     assert result.latency_ms > 0 and comment.score == result.scores["toxicity"]
-    assert comment.status == "flagged" and result.spans
+    assert comment.status == "flagged" and result.spans is None  # decided first; spans follow on vigie-explain
+    work(queues=["explain"])
+    db.refresh(result)
+    assert result.spans and all(TOXIC[s["start"]:s["end"]] == s["text"] for s in result.spans)
 
 
 def test_live_worker_decides_posted_comments_and_makes_the_service_ready(client, site, live_worker):

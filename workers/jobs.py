@@ -1,5 +1,6 @@
-"""RQ jobs of the scoring side: ``drain`` (batched scoring of queued comments) and ``reconcile`` (re-queue
-accepted comments that no job holds).
+"""RQ jobs of the scoring side: ``drain`` (batched scoring of queued comments), ``explain`` (the spans that raised
+a flagged comment's score, computed after its decision is stored: it costs many forward passes per comment) and
+``reconcile`` (re-queue accepted comments that no job holds).
 
 Jobs carry no texts: ``drain`` pops comment ids from the ``vigie:pending`` sorted set (see service/queue.py),
 loads the comments that are still ``pending``, scores them in one forward pass, applies each site's policy and
@@ -16,7 +17,6 @@ import logging
 import threading
 import time
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -121,70 +121,99 @@ def drain(limit: int | None = None) -> dict[str, int]:
     if not ids:
         return {"taken": 0, "decided": 0}
     try:
-        decided = score_comments(svc, ids)
+        decided, to_explain = score_comments(svc, ids)
     except BaseException:
         release(redis, ids, requeue=True)  # back in the queue for the job's retry (with backoff); nothing is lost
         raise
     release(redis, ids)
-    return {"taken": len(ids), "decided": decided}
+    if to_explain:
+        schedule_explain(redis, to_explain)
+    return {"taken": len(ids), "decided": decided, "to_explain": len(to_explain)}
 
 
-def score_comments(svc: Vigie, ids: list[int]) -> int:
+def schedule_explain(redis, comment_ids: list[int]) -> None:
+    """Queue span computation for decided comments; a failure only leaves the spans empty."""
+    try:
+        queue.queue(queue.EXPLAIN_QUEUE, redis).enqueue("workers.jobs.explain", comment_ids, job_timeout=600,
+                                                        result_ttl=60, failure_ttl=7 * 86400)
+    except Exception:
+        log.warning("could not queue explanations for %s", comment_ids, exc_info=True)
+
+
+def score_comments(svc: Vigie, ids: list[int]) -> tuple[int, list[int]]:
     """Score and decide the given comments that are still pending. Safe to run twice for the same ids: the second
-    run finds them decided and skips them (and ``model_results.comment_id`` is unique)."""
+    run finds them decided and skips them (and ``model_results.comment_id`` is unique). Returns the number decided
+    and the ids of those not approved (whose spans are worth computing)."""
     for attempt in range(3):
         with svc.db.sessionmaker() as session:
             try:
-                decided = _score_in(session, svc, ids)
+                decided, to_explain = _score_in(session, svc, ids)
                 session.commit()
-                return decided
+                return decided, to_explain
             except IntegrityError:  # another worker decided some of them at the same time: reload and retry
                 session.rollback()
                 if attempt == 2:
                     raise
                 log.info("concurrent decision on batch %s; retrying with what is still pending", ids)
-    return 0
+    return 0, []
 
 
-def _score_in(session: Session, svc: Vigie, ids: list[int]) -> int:
+def _score_in(session: Session, svc: Vigie, ids: list[int]) -> tuple[int, list[int]]:
     stmt = (select(Comment).where(Comment.id.in_(ids), Comment.status == Status.pending.value)
             .options(selectinload(Comment.site), selectinload(Comment.result)).order_by(Comment.id))
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True, of=Comment)  # another worker holding a row keeps it
     comments = list(session.scalars(stmt))
     if not comments:
-        return 0
+        return 0, []
     scorer = runtime.get_scorer(svc.settings)
     started = time.perf_counter()
     all_scores = scorer.predict([c.text for c in comments])
     latency_ms = (time.perf_counter() - started) * 1000 / len(comments)
     threshold = getattr(scorer, "threshold", None)
+    to_explain = []
     for comment, scores in zip(comments, all_scores):
         scores = {label: float(value) for label, value in scores.items()}
         decision = compiled_policy(comment.site, threshold).decide(scores, comment.text)
-        spans = None
         if decision.status != Status.approved.value and hasattr(scorer, "explain"):
-            spans = _explain(scorer, comment.text)
+            to_explain.append(comment.id)
         result = comment.result or ModelResult(comment_id=comment.id)
         result.scores = scores
         result.model_name = str(getattr(scorer, "name", svc.settings.model))
         result.model_version = str(getattr(scorer, "version", ""))
         result.latency_ms = latency_ms
-        result.spans = spans
+        result.spans = None
         session.add(result)
         comment.score = scores.get("toxicity")
         record_decision(session, comment, decision.status, actor=decision.actor, actor_name=result.model_name,
                         reasons=decision.reasons, redis=svc.redis)
-    return len(comments)
+    return len(comments), to_explain
 
 
-def _explain(scorer, text: str) -> list[dict[str, Any]] | None:
-    """Spans that raised the toxicity score; a failure here never blocks the decision."""
-    try:
-        return [dict(span) for span in scorer.explain(text, label="toxicity", top_k=EXPLAIN_TOP_K)]
-    except Exception:
-        log.warning("explain failed; decision stored without spans", exc_info=True)
-        return None
+def explain(comment_ids: list[int]) -> int:
+    """Store the spans that raised each comment's toxicity score (``ModelResult.spans``) where still missing.
+    A comment whose explanation fails keeps its decision and simply has no spans. Returns how many were stored."""
+    svc = services()
+    scorer = runtime.get_scorer(svc.settings)
+    if not hasattr(scorer, "explain"):
+        return 0
+    stored = 0
+    for comment_id in comment_ids:
+        with svc.db.sessionmaker() as session:
+            result = session.scalar(select(ModelResult).where(ModelResult.comment_id == comment_id)
+                                    .options(selectinload(ModelResult.comment)))
+            if result is None or result.spans is not None:
+                continue
+            try:
+                spans = scorer.explain(result.comment.text, label="toxicity", top_k=EXPLAIN_TOP_K)
+            except Exception:
+                log.warning("explain failed for comment %s; it keeps its decision without spans", comment_id,
+                            exc_info=True)
+                continue
+            result.spans = [dict(span) for span in spans]
+            session.commit()
+            stored += 1
+    return stored
 
 
 # -------------------------------------------------------------------------------------------------- reconcile

@@ -1,5 +1,5 @@
 """The worker process (``vigie worker``): an rq ``SimpleWorker`` (no fork per job, so the model is loaded once per
-process and shared by every job) on the sync and score queues by default, with the rq scheduler (retries with
+process and shared by every job) on the sync, score and explain queues by default, with the rq scheduler (retries with
 backoff), a reconciler thread guarded by a Redis lock, and job-aware logging. ``--queues webhooks`` runs a
 model-free worker for outgoing callbacks.
 
@@ -24,9 +24,12 @@ from workers import jobs, runtime
 
 log = logging.getLogger(__name__)
 
-DEFAULT_QUEUES = (queue.SYNC_QUEUE, queue.SCORE_QUEUE)  # sync scoring (Perspective, Coral) is served first
-MODEL_QUEUES = frozenset({queue.SYNC_QUEUE, queue.SCORE_QUEUE})
-QUEUE_ALIASES = {"sync": queue.SYNC_QUEUE, "score": queue.SCORE_QUEUE, "webhooks": queue.WEBHOOK_QUEUE}
+# Sync scoring (Perspective, Coral) first, then batches, then the spans of flagged comments.
+DEFAULT_QUEUES = (queue.SYNC_QUEUE, queue.SCORE_QUEUE, queue.EXPLAIN_QUEUE)
+MODEL_QUEUES = frozenset({queue.SYNC_QUEUE, queue.SCORE_QUEUE, queue.EXPLAIN_QUEUE})
+ALL_QUEUES = (*DEFAULT_QUEUES, queue.WEBHOOK_QUEUE)
+QUEUE_ALIASES = {"sync": queue.SYNC_QUEUE, "score": queue.SCORE_QUEUE, "explain": queue.EXPLAIN_QUEUE,
+                 "webhooks": queue.WEBHOOK_QUEUE}
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(job)s]: %(message)s"
 
 
