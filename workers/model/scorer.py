@@ -267,14 +267,24 @@ class HFScorer(Scorer):
 
     def _windows(self, texts):
         enc = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
-        special = self.tokenizer.build_inputs_with_special_tokens([])
-        window = max(8, self.max_length - len(special))
+        pre, post = self._special_wrap()
+        window = max(8, self.max_length - len(pre) - len(post))
         wins, owner = [], []
         for i, ids in enumerate(enc):
             for c in _chunks(ids, window, self.overlap):
-                wins.append(self.tokenizer.build_inputs_with_special_tokens(c))
+                wins.append(pre + list(c) + post)
                 owner.append(i)
         return wins, owner
+
+    def _special_wrap(self):
+        """The special tokens the tokenizer puts before and after a single text (e.g. [CLS] / [SEP])."""
+        if getattr(self, "_wrap", None) is None:
+            probe = "hello world"
+            inner = self.tokenizer(probe, add_special_tokens=False)["input_ids"]
+            full = self.tokenizer(probe, add_special_tokens=True)["input_ids"]
+            k = next((i for i in range(len(full) - len(inner) + 1) if full[i: i + len(inner)] == inner), None)
+            self._wrap = ([], []) if k is None or not inner else (full[:k], full[k + len(inner):])
+        return self._wrap
 
     def _forward(self, x, m):
         logits = self.model(input_ids=x, attention_mask=m).logits.float()
