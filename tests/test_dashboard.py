@@ -231,3 +231,19 @@ def test_stats_are_aggregated_per_day_source_score_and_overturn(client, app, sit
                            "overturn_rate": 0.6667}
     assert insult[0.7]["above"] == 1 and insult[0.7]["approved_above"] == 0 and insult[0.7]["rejected_below"] == 0
     assert client.get("/stats?days=0").status_code == 400
+
+
+def test_a_moderator_decision_is_sent_to_the_sites_callback(client, app, site, db):
+    from service.storage.models import Site, WebhookDelivery
+
+    db.get(Site, site.id).callback_url = "https://example.org/vigie-hook"
+    comment = add_comment(db, site.id, "texte limite")
+    db.commit()
+    add_user(app, "camille")
+    token = login(client, "camille")
+    assert _decide(client, token, [comment.id], "rejected", reason="Spam").status_code == 200
+    last = db.scalars(select(WebhookDelivery).where(WebhookDelivery.comment_id == comment.id)
+                      .order_by(WebhookDelivery.id.desc())).first()
+    assert last.payload["comment"]["status"] == "rejected" and last.url == "https://example.org/vigie-hook"
+    assert last.payload["comment"]["decided_by"] == "moderator"
+    assert last.payload["comment"]["reasons"] == [{"kind": "reason", "text": "Spam"}]
