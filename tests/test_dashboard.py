@@ -247,3 +247,16 @@ def test_a_moderator_decision_is_sent_to_the_sites_callback(client, app, site, d
     assert last.payload["comment"]["status"] == "rejected" and last.url == "https://example.org/vigie-hook"
     assert last.payload["comment"]["decided_by"] == "moderator"
     assert last.payload["comment"]["reasons"] == [{"kind": "reason", "text": "Spam"}]
+
+
+def test_a_large_bulk_action_can_be_undone_and_keeps_the_session_cookie_small(client, app, site, db):
+    ids = [add_comment(db, site.id, f"spam {i}", score=0.7).id for i in range(150)]
+    db.commit()
+    add_user(app, "camille")
+    token = login(client, "camille")
+    response = _decide(client, token, ids, "rejected", reason="Spam")
+    assert response.status_code == 200 and response.json["counts"]["rejected"] == 150
+    assert len(response.headers.get("Set-Cookie", "")) < 1000  # the undo history is not in the cookie
+    undone = client.post("/actions/undo", json={"query": "tab=flagged"}, headers={"X-CSRFToken": token})
+    assert len(undone.json["undone"]) == 150 and undone.json["counts"]["flagged"] == 150
+    assert client.get("/").status_code == 200  # still logged in

@@ -5,12 +5,15 @@ Every status change goes through ``service.moderation.record_decision`` (actor `
 and the outgoing webhooks see it."""
 from __future__ import annotations
 
+import json
+import logging
 from typing import Annotated, Literal
 from urllib.parse import parse_qsl
 
-from flask import abort, make_response, render_template, request, session
+from flask import abort, make_response, render_template, request
 from flask_login import current_user
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from redis.exceptions import RedisError
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
@@ -22,7 +25,9 @@ from service.errors import error_response, validation_message
 from service.moderation import record_decision
 from service.storage.models import Comment, Site
 
+log = logging.getLogger(__name__)
 UNDO_DEPTH = 10
+UNDO_TTL_S = 24 * 3600
 MAX_BULK = 200
 
 
@@ -101,10 +106,35 @@ def _counts_for(query: str) -> dict[str, int] | None:
     return tab_counts(db_session(), f)
 
 
-def _push_undo(changes: list[list]) -> None:
-    stack = list(session.get("undo", []))[-(UNDO_DEPTH - 1):]
-    stack.append(changes)
-    session["undo"] = stack
+def _undo_key() -> str:
+    return f"vigie:undo:{current_user.id}"
+
+
+def _push_undo(changes: list[list]) -> bool:
+    """Remember an action for undo: the last UNDO_DEPTH actions per user, in Redis (a bulk action can hold
+    hundreds of ids: too much for the session cookie). Without Redis the action stands, without undo."""
+    try:
+        pipe = vigie().redis.pipeline()
+        pipe.lpush(_undo_key(), json.dumps(changes))
+        pipe.ltrim(_undo_key(), 0, UNDO_DEPTH - 1)
+        pipe.expire(_undo_key(), UNDO_TTL_S)
+        pipe.execute()
+        return True
+    except RedisError:
+        log.warning("undo history unavailable (Redis)", exc_info=True)
+        return False
+
+
+def _pop_undo() -> list[list] | None:
+    raw = vigie().redis.lpop(_undo_key())
+    return json.loads(raw) if raw else None
+
+
+def _can_undo() -> bool:
+    try:
+        return bool(vigie().redis.llen(_undo_key()))
+    except RedisError:
+        return False
 
 
 @bp.route("/actions/decide", methods=["POST"])
@@ -140,18 +170,19 @@ def decide():
     if changes:
         _push_undo(changes)
     return {"decided": body.ids, "changed": [c[0] for c in changes], "status": body.status,
-            "counts": _counts_for(body.query), "can_undo": bool(session.get("undo"))}
+            "counts": _counts_for(body.query), "can_undo": _can_undo()}
 
 
 @bp.route("/actions/undo", methods=["POST"])
 def undo():
     """Undo this moderator's last action (one comment or one bulk action); comments changed since by someone
     else are left alone."""
-    stack = list(session.get("undo", []))
-    if not stack:
+    try:
+        changes = _pop_undo()
+    except RedisError:
+        return error_response(503, "undo_unavailable", "Undo is unavailable right now (Redis); try again.")
+    if not changes:
         return error_response(409, "nothing_to_undo", "There is no action of yours to undo.")
-    changes = stack.pop()
-    session["undo"] = stack
     s = db_session()
     redis = vigie().redis
     undone, skipped = [], []
@@ -166,4 +197,4 @@ def undo():
     s.commit()
     query = (request.get_json(silent=True) or {}).get("query", "")
     return {"undone": undone, "skipped": skipped, "counts": _counts_for(query if isinstance(query, str) else ""),
-            "can_undo": bool(stack)}
+            "can_undo": _can_undo()}
