@@ -48,7 +48,8 @@ def test_forms_and_actions_need_the_csrf_token_but_the_api_does_not(client, app,
     db.commit()
     add_user(app, "camille")
     login(client, "camille")
-    assert client.post("/actions/decide", json={"ids": [comment.id], "status": "approved"}).status_code == 400
+    refused = client.post("/actions/decide", json={"ids": [comment.id], "status": "approved"})
+    assert refused.status_code == 400 and "reload the page" in refused.json["error"]["message"]
     assert client.post("/logout").status_code == 400
     db.expire_all()
     assert db.get(Comment, comment.id).status == "flagged"
@@ -72,6 +73,7 @@ def test_moderators_cannot_reach_admin_screens(client, app, site):
     assert client.post(f"/admin/sites/{site.id}", data={"csrf_token": token, "name": "x"}).status_code == 403
     assert client.post(f"/admin/sites/{site.id}/keys", data={"csrf_token": token}).status_code == 403
     assert "/admin/sites" not in client.get("/").text
+    assert "Forbidden" in client.get("/admin/users").text  # an error page in the dashboard's frame
 
 
 def _arrange_queue(db, site_id, other_site_id):

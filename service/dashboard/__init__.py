@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Flask, abort, redirect, request, url_for
+from flask import Blueprint, Flask, abort, redirect, render_template, request, url_for
 from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
 
+from service.errors import error_response
 from service.security import csrf
 
 HERE = Path(__file__).parent
@@ -31,6 +34,24 @@ def _guard():
     if request.endpoint and request.endpoint.startswith("dashboard.admin_") and not current_user.is_admin:
         abort(403)
     return None
+
+
+def _wants_json() -> bool:
+    return (request.path.startswith("/actions/") or request.is_json
+            or request.accept_mimetypes.best == "application/json")
+
+
+@bp.errorhandler(HTTPException)
+def _error_page(exc: HTTPException):
+    """Dashboard errors: JSON for the page's scripts, a page in the dashboard's frame for people."""
+    if exc.code is None or exc.code < 400:
+        return exc
+    message = exc.description or exc.name
+    if isinstance(exc, CSRFError):
+        message = "Your session has expired or the form is stale: reload the page and try again."
+    if _wants_json():
+        return error_response(exc.code, (exc.name or "error").lower().replace(" ", "_"), message)
+    return render_template("error.html", code=exc.code, title=exc.name, message=message), exc.code
 
 
 def init_app(app: Flask) -> None:
