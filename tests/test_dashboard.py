@@ -262,3 +262,13 @@ def test_a_large_bulk_action_can_be_undone_and_keeps_the_session_cookie_small(cl
     undone = client.post("/actions/undo", json={"query": "tab=flagged"}, headers={"X-CSRFToken": token})
     assert len(undone.json["undone"]) == 150 and undone.json["counts"]["flagged"] == 150
     assert client.get("/").status_code == 200  # still logged in
+
+
+def test_repeated_wrong_passwords_lock_the_login_for_a_while(client, app):
+    add_user(app, "camille")
+    token = csrf_from(client.get("/login").text)
+    for _ in range(10):
+        assert client.post("/login", data={"username": "camille", "password": "guess-guess",
+                                           "csrf_token": token}).status_code == 401
+    locked = client.post("/login", data={"username": "camille", "password": PASSWORD, "csrf_token": token})
+    assert locked.status_code == 429 and "Too many failed attempts" in locked.text
