@@ -4,13 +4,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import timedelta, timezone
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from service.storage.models import ApiKey, Site, utcnow
 
 KEY_PREFIX = "vg_"
+LAST_USED_PRECISION = timedelta(minutes=1)
 
 
 def hash_key(key: str) -> str:
@@ -35,10 +37,16 @@ def site_for_key(session: Session, plain: str) -> Site | None:
     if not plain or len(plain) > 200:
         return None
     digest = hash_key(plain)
-    key = session.scalar(select(ApiKey).where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None)))
+    key = session.scalar(select(ApiKey).where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
+                         .options(joinedload(ApiKey.site)))
     if key is None or not hmac.compare_digest(key.key_hash, digest):
         return None
-    key.last_used_at = utcnow()
+    now = utcnow()
+    last = key.last_used_at
+    if last is not None and last.tzinfo is None:  # SQLite gives naive UTC
+        last = last.replace(tzinfo=timezone.utc)
+    if last is None or now - last > LAST_USED_PRECISION:  # not a write on every request
+        key.last_used_at = now
     return key.site
 
 

@@ -9,6 +9,7 @@ If a worker dies holding ids, the comments stay ``pending`` in the database and 
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from pathlib import Path
@@ -69,17 +70,28 @@ def schedule(connection: Redis, comment_ids: Iterable[int]) -> None:
     if not ids:
         return
     now = time.time()
-    pipe = connection.pipeline()
+    pipe = connection.pipeline(transaction=False)  # one round trip for the ids and the drain flag
     pipe.zadd(PENDING_KEY, {str(i): now for i in ids}, nx=True)
-    pipe.execute()
-    ensure_drain(connection)
+    pipe.set(DRAIN_FLAG, "1", nx=True, ex=600)
+    _, flag_taken = pipe.execute()
+    if flag_taken:
+        _enqueue_drain(connection)
 
 
 def ensure_drain(connection: Redis) -> None:
     """Enqueue a drain job unless one is already waiting (the flag is cleared when a worker starts it)."""
     if connection.set(DRAIN_FLAG, "1", nx=True, ex=600):
+        _enqueue_drain(connection)
+
+
+def _enqueue_drain(connection: Redis) -> None:
+    try:
         queue(SCORE_QUEUE, connection).enqueue(DRAIN_FUNC, job_timeout=600, result_ttl=60, failure_ttl=7 * 86400,
                                                retry=Retry(max=3, interval=[5, 30, 120]))
+    except Exception:
+        with contextlib.suppress(Exception):
+            connection.delete(DRAIN_FLAG)  # let the next arrival (or the reconciler) enqueue it
+        raise
 
 
 def pending_count(connection: Redis) -> int:
