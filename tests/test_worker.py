@@ -92,15 +92,45 @@ def test_stored_result_has_scores_model_and_latency(app, site, work, db, scorer)
     assert result.spans and all(TOXIC[s["start"]:s["end"]] == s["text"] for s in result.spans)
 
 
-def test_live_worker_decides_posted_comments_and_makes_the_service_ready(client, site, live_worker):
-    assert client.get("/readyz").status_code == 200
+def test_two_workers_share_a_backlog_without_scoring_a_comment_twice(app, site, work, scorer, db):
+    import threading
+
+    spy = RecordingScorer(scorer)
+    runtime.set_scorer(spy)
+    ids = accept(app, site.id, [f"Avis numéro {i} : l'article manque de sources." for i in range(48)])
+    taken: list[int] = []
+
+    def worker() -> None:  # what each worker process's drain jobs do, concurrently
+        while (counts := jobs.drain(limit=8))["taken"]:
+            taken.append(counts["taken"])
+
+    try:
+        threads = [threading.Thread(target=worker) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+    finally:
+        runtime.set_scorer(scorer)
+    assert sum(taken) == 48 and sum(spy.batches) == 48, "every comment scored exactly once"
+    assert db.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.comment_id.in_(ids))) == 48
+    assert "pending" not in db.scalars(select(Comment.status).where(Comment.id.in_(ids))).all()
+
+
+def test_comment_posted_while_no_worker_runs_is_decided_once_one_starts(client, site, request):
+    """The README's promise: a 202 is eventually decided. Posted with no worker; a real worker process starts."""
+    assert client.get("/readyz").status_code == 503
     urls = [client.post("/api/v1/comments", json={"text": t}, headers=site.headers).get_json()["url"]
             for t in (BENIGN, TOXIC)]
+    assert [client.get(u, headers=site.headers).get_json()["status"] for u in urls] == ["pending", "pending"]
+    live_worker = request.getfixturevalue("live_worker")
+    assert client.get("/readyz").status_code == 200
     deadline = time.monotonic() + 30
-    statuses = []
+    comments = []
     while time.monotonic() < deadline:
-        statuses = [client.get(u, headers=site.headers).get_json()["status"] for u in urls]
-        if "pending" not in statuses:
+        comments = [client.get(u, headers=site.headers).get_json() for u in urls]
+        if all(c["status"] != "pending" and (c["status"] == "approved" or c["spans"]) for c in comments):
             break
         time.sleep(0.1)
-    assert statuses == ["approved", "flagged"], live_worker.log()[-3000:]
+    assert [c["status"] for c in comments] == ["approved", "flagged"], live_worker.log()[-3000:]
+    assert comments[1]["spans"], "the worker also explains flagged comments"
