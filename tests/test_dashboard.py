@@ -272,3 +272,16 @@ def test_repeated_wrong_passwords_lock_the_login_for_a_while(client, app):
                                            "csrf_token": token}).status_code == 401
     locked = client.post("/login", data={"username": "camille", "password": PASSWORD, "csrf_token": token})
     assert locked.status_code == 429 and "Too many failed attempts" in locked.text
+
+
+def test_out_of_range_or_odd_numbers_get_a_4xx_never_a_500(client, app, site):
+    add_user(app, "root", role="admin")
+    token = login(client, "root")
+    huge = "9" * 30
+    for path in (f"/comments/{huge}", f"/comments/{huge}/panel", f"/queue?site={huge}", "/queue?site=%C2%B2",
+                 f"/queue?sort=time&cursor=t{huge}", "/queue?cursor=snan:1", "/queue?label=insult&min=nan",
+                 f"/audit?comment={huge}", "/audit?before=%C2%B2", f"/stats?site={huge}", "/stats?days=%C2%B2"):
+        assert 400 <= client.get(path).status_code < 500, path
+    for body in ({"ids": [int(huge)], "status": "approved"}, {"ids": [0], "status": "approved"}):
+        assert client.post("/actions/decide", json=body, headers={"X-CSRFToken": token}).status_code == 400
+    assert client.post(f"/admin/sites/{huge}/keys", data={"csrf_token": token}).status_code == 404

@@ -18,6 +18,13 @@ bp = Blueprint("dashboard", __name__, template_folder=str(HERE / "templates"), s
                static_url_path="/static")
 
 PUBLIC_ENDPOINTS = {"dashboard.login", "dashboard.static"}
+MAX_ID = 2**63 - 1
+ID = f"int(max={MAX_ID})"  # URL converter for row ids: larger numbers are a 404, not a database overflow
+
+
+def is_row_id(text: str) -> bool:
+    """ASCII digits that fit a database id ("²" or "1e9" or 30 digits are not ids)."""
+    return 0 < len(text) <= 18 and text.isascii() and text.isdigit()
 
 
 @bp.before_request

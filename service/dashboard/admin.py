@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from service import keys as site_keys
 from service.accounts import ROLES, create_user
 from service.context import db_session, vigie
-from service.dashboard import bp
+from service.dashboard import ID, bp
 from service.dashboard.site_settings import describe_changes, lexicon_dir, lexicons, parse_form
 from service.storage.models import ApiKey, AuditEntry, Site, User, utcnow
 from workers.policy import LABELS, merged
@@ -66,7 +66,7 @@ def _render_site(site: Site, status: int = 200, errors=(), new_key: str | None =
                            errors=list(errors), new_key=new_key, form=form, lexicons=lex), status
 
 
-@bp.route("/admin/sites/<int:site_id>", methods=["GET", "POST"])
+@bp.route(f"/admin/sites/<{ID}:site_id>", methods=["GET", "POST"])
 def admin_site(site_id: int):
     site = _site_or_404(site_id)
     if request.method == "GET":
@@ -85,7 +85,7 @@ def admin_site(site_id: int):
     return redirect(url_for("dashboard.admin_site", site_id=site.id))
 
 
-@bp.route("/admin/sites/<int:site_id>/lexicon", methods=["POST"])
+@bp.route(f"/admin/sites/<{ID}:site_id>/lexicon", methods=["POST"])
 def admin_add_lexicon(site_id: int):
     site = _site_or_404(site_id)
     name, target = request.form.get("lexicon", ""), request.form.get("list", "suspect")
@@ -106,7 +106,7 @@ def admin_add_lexicon(site_id: int):
     return redirect(url_for("dashboard.admin_site", site_id=site.id))
 
 
-@bp.route("/admin/sites/<int:site_id>/keys", methods=["POST"])
+@bp.route(f"/admin/sites/<{ID}:site_id>/keys", methods=["POST"])
 def admin_create_key(site_id: int):
     site = _site_or_404(site_id)
     key, plain = site_keys.new_api_key(db_session(), site, name=request.form.get("name", "").strip()[:200])
@@ -115,7 +115,7 @@ def admin_create_key(site_id: int):
     return _render_site(site, new_key=plain)  # shown once, never stored in plain
 
 
-@bp.route("/admin/sites/<int:site_id>/keys/<int:key_id>/revoke", methods=["POST"])
+@bp.route(f"/admin/sites/<{ID}:site_id>/keys/<{ID}:key_id>/revoke", methods=["POST"])
 def admin_revoke_key(site_id: int, key_id: int):
     site = _site_or_404(site_id)
     key = db_session().get(ApiKey, key_id)
@@ -155,7 +155,7 @@ def admin_users():
     return render_template("admin/users.html", users=users, roles=ROLES, errors=errors), (400 if errors else 200)
 
 
-@bp.route("/admin/users/<int:user_id>", methods=["POST"])
+@bp.route(f"/admin/users/<{ID}:user_id>", methods=["POST"])
 def admin_update_user(user_id: int):
     s = db_session()
     user = s.get(User, user_id)

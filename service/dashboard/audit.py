@@ -9,7 +9,7 @@ from flask import abort, render_template, request
 from sqlalchemy import select
 
 from service.context import db_session
-from service.dashboard import bp
+from service.dashboard import bp, is_row_id
 from service.storage.models import Actor, AuditEntry, Site
 
 PAGE_SIZE = 50
@@ -31,7 +31,7 @@ def _int(name: str) -> int | None:
     value = request.args.get(name, "")
     if not value:
         return None
-    if not value.isdigit():
+    if not is_row_id(value):
         abort(400, description=f"{name}: expected a number")
     return int(value)
 

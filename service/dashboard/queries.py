@@ -6,6 +6,7 @@ the ``(status, id)``, ``(site_id, status, id)`` and ``(status, score)`` indexes,
 first and on the thousandth page."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
@@ -14,6 +15,7 @@ from urllib.parse import urlencode
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from service.dashboard import is_row_id
 from service.storage.models import AuditEntry, Comment, ModelResult
 from workers.policy import LABELS
 
@@ -58,7 +60,7 @@ class QueueFilters:
         if sort not in SORTS:
             raise BadFilter("sort: must be 'score' or 'time'")
         site = args.get("site", "")
-        if site and not site.isdigit():
+        if site and not is_row_id(site):
             raise BadFilter("site: expected a site id")
         label = args.get("label", "")
         if label and label not in LABELS:
@@ -67,7 +69,7 @@ class QueueFilters:
             min_score = float(args.get("min", "") or 0.5)
         except ValueError as exc:
             raise BadFilter("min: expected a number between 0 and 1") from exc
-        if not 0.0 <= min_score <= 1.0:
+        if not 0.0 <= min_score <= 1.0:  # also refuses nan
             raise BadFilter("min: expected a number between 0 and 1")
         cursor = args.get("cursor", "")
         if cursor:
@@ -86,16 +88,23 @@ class QueueFilters:
         return urlencode({k: v for k, v in pairs.items() if v not in ("", None)})
 
 
+def _row_id(text: str) -> int:
+    if not is_row_id(text):
+        raise ValueError(text)
+    return int(text)
+
+
 def parse_cursor(cursor: str, sort: str) -> tuple[float | None, int]:
     """``t<id>`` for time order, ``s<score>:<id>`` or ``n:<id>`` (no score yet) for score order."""
     try:
         if sort == "time" and cursor.startswith("t"):
-            return None, int(cursor[1:])
+            return None, _row_id(cursor[1:])
         if sort == "score" and cursor.startswith("n:"):
-            return None, int(cursor[2:])
+            return None, _row_id(cursor[2:])
         if sort == "score" and cursor.startswith("s"):
             score, _, ident = cursor[1:].partition(":")
-            return float(score), int(ident)
+            if math.isfinite(float(score)):
+                return float(score), _row_id(ident)
     except ValueError:
         pass
     raise BadFilter("cursor: not a cursor of this queue; start again from the first page")

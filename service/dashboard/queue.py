@@ -18,7 +18,7 @@ from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from service.context import db_session, vigie
-from service.dashboard import bp
+from service.dashboard import ID, MAX_ID, bp
 from service.dashboard.queries import (BadFilter, QueueFilters, author_history, comment_history, parents_of,
                                        queue_page, tab_counts, automatic_decisions)
 from service.errors import error_response, validation_message
@@ -75,12 +75,12 @@ def _panel_context(comment: Comment) -> dict:
             "parent": parents_of(s, [comment]).get((comment.site_id, comment.parent_id))}
 
 
-@bp.route("/comments/<int:comment_id>/panel")
+@bp.route(f"/comments/<{ID}:comment_id>/panel")
 def comment_panel(comment_id: int):
     return render_template("_panel.html", **_panel_context(_comment_or_404(comment_id)))
 
 
-@bp.route("/comments/<int:comment_id>")
+@bp.route(f"/comments/<{ID}:comment_id>")
 def comment_page(comment_id: int):
     comment = _comment_or_404(comment_id)
     s = db_session()
@@ -92,7 +92,7 @@ def comment_page(comment_id: int):
 class DecideIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    ids: Annotated[list[int], Field(min_length=1, max_length=MAX_BULK)]
+    ids: Annotated[list[Annotated[int, Field(gt=0, le=MAX_ID)]], Field(min_length=1, max_length=MAX_BULK)]
     status: Literal["approved", "rejected"]
     reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
     query: Annotated[str, StringConstraints(max_length=2000)] = ""

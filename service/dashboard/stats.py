@@ -10,7 +10,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from service.context import db_session
-from service.dashboard import bp
+from service.dashboard import bp, is_row_id
 from service.storage.models import AuditEntry, Comment, ModelResult, Site
 from workers.policy import LABELS
 
@@ -98,10 +98,10 @@ def overturns(session: Session, since: datetime, site_id: int | None) -> dict:
 @bp.route("/stats")
 def stats():
     days_arg = request.args.get("days", "30")
-    if not days_arg.isdigit() or not 1 <= int(days_arg) <= 3650:
+    if not is_row_id(days_arg) or not 1 <= int(days_arg) <= 3650:
         abort(400, description="days: expected a number of days between 1 and 3650")
     site_arg = request.args.get("site", "")
-    if site_arg and not site_arg.isdigit():
+    if site_arg and not is_row_id(site_arg):
         abort(400, description="site: expected a site id")
     site_id = int(site_arg) if site_arg else None
     days = int(days_arg)
