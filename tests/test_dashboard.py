@@ -285,3 +285,16 @@ def test_out_of_range_or_odd_numbers_get_a_4xx_never_a_500(client, app, site):
     for body in ({"ids": [int(huge)], "status": "approved"}, {"ids": [0], "status": "approved"}):
         assert client.post("/actions/decide", json=body, headers={"X-CSRFToken": token}).status_code == 400
     assert client.post(f"/admin/sites/{huge}/keys", data={"csrf_token": token}).status_code == 404
+
+
+def test_nul_characters_in_queries_and_forms_get_a_400(client, app, site):
+    add_user(app, "camille")
+    token = csrf_from(client.get("/login").text)
+    assert client.post("/login", data={"username": "cam\x00ille", "password": PASSWORD,
+                                       "csrf_token": token}).status_code == 400
+    token = login(client, "camille")
+    for path in ("/queue?q=a%00b", "/queue?author=%00", "/audit?who=%00"):
+        assert client.get(path).status_code == 400, path
+    comment_query = client.post("/actions/decide", json={"ids": [1], "status": "approved", "query": "q=%00"},
+                                headers={"X-CSRFToken": token})
+    assert comment_query.status_code == 404  # no such comment; the odd query did no harm

@@ -32,6 +32,8 @@ def _guard():
     if request.endpoint == "dashboard.static":
         return None
     csrf.protect()  # every non-GET request of the dashboard carries the session's token
+    if any("\x00" in key + value for data in (request.args, request.form) for key, value in data.items(multi=True)):
+        abort(400, description="NUL characters are not accepted.")  # PostgreSQL cannot store or compare them
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     if not current_user.is_authenticated:

@@ -99,6 +99,8 @@ class DecideIn(BaseModel):
 
 
 def _counts_for(query: str) -> dict[str, int] | None:
+    if "\x00" in query:
+        return None
     try:
         f = QueueFilters.from_args(MultiDict(parse_qsl(query.lstrip("?"))))
     except BadFilter:
