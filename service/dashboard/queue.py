@@ -62,6 +62,12 @@ def queue_cards():
     return response
 
 
+@bp.route("/queue/counts")
+def queue_counts():
+    """The tab counts for these filters (the open page refreshes them every 30 seconds)."""
+    return {"counts": tab_counts(db_session(), _filters(request.args))}
+
+
 def _comment_or_404(comment_id: int) -> Comment:
     comment = db_session().get(Comment, comment_id)
     if comment is None:

@@ -105,6 +105,7 @@
       Vigie.toast(verb + " " + ids.length + (ids.length > 1 ? " comments" : " comment") +
                   (reason ? " (" + reason + ")" : "") + ". Press u to undo.", "ok");
     }).catch((e) => {
+      if (mine > appliedSequence) appliedSequence = mine;
       targetCards.forEach((card, i) => { card.hidden = false; setStatus(card, previous[i]); });
       showEmpty();
       Vigie.toast(e.message, "error");
@@ -166,8 +167,8 @@
   async function undo() {
     if (busy) return;
     busy = true;
+    const mine = ++sequence;
     try {
-      const mine = ++sequence;
       const data = await send("/actions/undo", {query});
       if (mine > appliedSequence) { appliedSequence = mine; updateCounts(data.counts); }
       if (root.dataset.single) { window.location.reload(); return; }
@@ -175,6 +176,7 @@
       Vigie.toast(data.undone.length ? "Undone: " + data.undone.length + " comment(s) back to their previous status." :
                   "Nothing undone: those comments were changed since.", "ok");
     } catch (e) {
+      if (mine > appliedSequence) appliedSequence = mine;
       Vigie.toast(e.message, "error");
     } finally {
       busy = false;
@@ -272,6 +274,16 @@
     }
     event.preventDefault();
   });
+
+  // New comments keep arriving: refresh the tab counts while the page is visible and no action is in flight.
+  setInterval(async () => {
+    if (document.hidden || root.dataset.single || appliedSequence !== sequence) return;
+    const before = sequence;
+    try {
+      const response = await fetch("/queue/counts?" + query, {credentials: "same-origin", headers: {"Accept": "application/json"}});
+      if (response.ok && before === sequence) updateCounts((await response.json()).counts);
+    } catch (e) { /* offline for a moment: the next tick tries again */ }
+  }, 30000);
 
   const first = cards()[0];
   if (first) focusCard(first, false);
