@@ -39,7 +39,9 @@ def live_server(_app):
 def browser():
     if not browser_available():
         pytest.skip("chromium and the playwright package are needed: apt-get install chromium; pip install playwright")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=15_000)  # CI machines are small and shared
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
@@ -52,7 +54,7 @@ def page(browser, live_server, app):
     """A fresh browser context (no cookies) on the live server; console errors and page errors are collected in
     ``page.errors`` (a CSP violation or a script error shows up there)."""
     context = browser.new_context(base_url=live_server, viewport={"width": 1440, "height": 900})
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(15_000)
     page = context.new_page()
     page.errors = []
     page.on("console", lambda msg: page.errors.append(msg.text) if msg.type == "error" else None)
