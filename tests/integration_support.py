@@ -134,3 +134,15 @@ def worker_services(app) -> Iterator[None]:
         yield
     finally:
         jobs.use(None)
+
+
+@contextmanager
+def patient_budgets(settings, ms: int = 30_000) -> Iterator[None]:
+    """Give synchronous scoring a long budget: tests check behaviour, not speed (bench/bench_integrations.py
+    measures latency), and CI machines may be busy."""
+    saved = settings.sync_timeout_ms, settings.coral_timeout_ms
+    settings.sync_timeout_ms = settings.coral_timeout_ms = ms
+    try:
+        yield
+    finally:
+        settings.sync_timeout_ms, settings.coral_timeout_ms = saved

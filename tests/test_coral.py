@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from service.storage.models import AuditEntry, Comment, ModelResult, Site
-from tests.integration_support import coral_signed, sync_worker
+from tests.integration_support import coral_signed, patient_budgets, sync_worker
 
 TOXIC = "Ferme-la, espèce d'imbécile, personne ne veut lire tes conneries."
 BENIGN = "Merci pour cet article très clair sur la réforme des retraites."
@@ -18,7 +18,7 @@ BENIGN = "Merci pour cet article très clair sur la réforme des retraites."
 @pytest.fixture(scope="module")
 def scoring_worker(_app, settings):
     """A real `vigie worker --queues sync` process with the real model, shared by this module's tests."""
-    with sync_worker(settings, _app.extensions["vigie"].redis) as process:
+    with sync_worker(settings, _app.extensions["vigie"].redis) as process, patient_budgets(settings):
         yield process
 
 

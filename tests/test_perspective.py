@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from service.storage.models import AuditEntry, Comment, ModelResult, ScoreLabel
-from tests.integration_support import sync_worker
+from tests.integration_support import patient_budgets, sync_worker
 
 TOXIC = "Ferme-la, espèce d'imbécile, personne ne veut lire tes conneries."
 BENIGN = "Merci pour cet article très clair sur la réforme des retraites."
@@ -17,7 +17,7 @@ SUGGEST = "/v1alpha1/comments:suggestscore"
 @pytest.fixture(scope="module")
 def scoring_worker(_app, settings):
     """A real `vigie worker --queues sync` process with the real model, shared by this module's tests."""
-    with sync_worker(settings, _app.extensions["vigie"].redis) as process:
+    with sync_worker(settings, _app.extensions["vigie"].redis) as process, patient_budgets(settings):
         yield process
 
 
@@ -54,6 +54,24 @@ def test_coral_style_call_gets_french_toxicity_scores(client, site, db, app, sco
         kind = redis.type(key)
         dump = redis.dump(key) or b""
         assert "imbécile".encode() not in dump and b"imb\\xc3\\xa9cile" not in dump, (key, kind)
+
+
+def test_concurrent_calls_each_get_their_own_scores(app, site, scoring_worker):
+    """Calls arriving together share forward passes; each still gets the scores of its own text."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [TOXIC, BENIGN] * 4
+
+    def call(text):
+        response = analyze(app.test_client(), site.api_key, coral_style(text, clientToken=text[:20]))
+        return response.status_code, response.get_json()
+
+    with ThreadPoolExecutor(max_workers=len(texts)) as pool:
+        answers = list(pool.map(call, texts))
+    for text, (status, body) in zip(texts, answers):
+        assert status == 200 and body["clientToken"] == text[:20]
+        value = body["attributeScores"]["TOXICITY"]["summaryScore"]["value"]
+        assert (value > 0.5) if text == TOXIC else (value < 0.5)
 
 
 def test_every_attribute_and_experimental_name_maps_to_a_label(client, site, scoring_worker):

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from service.storage.models import Comment
-from tests.integration_support import serve, sync_worker
+from tests.integration_support import patient_budgets, serve, sync_worker
 
 NODE_DIR = Path(__file__).parent / "node"
 SCRIPT = NODE_DIR / "perspective_analyze.js"
@@ -25,7 +25,7 @@ BENIGN = "Merci pour cet article très clair sur la réforme des retraites."
 def vigie_url(_app, settings):
     if shutil.which("node") is None or not (NODE_DIR / "node_modules" / "perspective-api-client").is_dir():
         pytest.fail("the npm Perspective client is not installed: run `npm ci --prefix tests/node`")
-    with sync_worker(settings, _app.extensions["vigie"].redis), serve(_app) as url:
+    with sync_worker(settings, _app.extensions["vigie"].redis), patient_budgets(settings), serve(_app) as url:
         yield url
 
 

@@ -1,28 +1,78 @@
-"""Synchronous scoring job (queue ``vigie-sync``): the Perspective-compatible API and the Coral integration send
-texts here and wait for the answer. The texts travel in the job (a Perspective call with ``doNotStore`` must leave
-nothing in the database) and the caller deletes the job once it has read the result."""
+"""Synchronous scoring job (queue ``vigie-sync``) for the Perspective-compatible API and the Coral integration.
+See ``service.integrations.sync`` for the protocol: the job pops up to ``VIGIE_BATCH_SIZE`` waiting requests (its
+own and any that arrived meanwhile), scores their texts in one forward pass and pushes each answer to the key its
+caller waits on. Requests whose caller has given up (deadline passed, key gone) are skipped."""
 from __future__ import annotations
 
+import json
+import logging
 import time
 from typing import Any
 
+from service.integrations.sync import PENDING_LIST, REQUEST_KEY, RESULT_KEY, RESULT_TTL_S
 from workers import runtime
 
+log = logging.getLogger(__name__)
 
-def score_texts(texts: list[str], deadline: float | None = None) -> dict[str, Any] | None:
-    """Scores for each text, with the model's name, version and shipped threshold. Returns None without scoring
-    when the caller's deadline has passed (it has already answered without us)."""
-    if deadline is not None and time.time() > deadline:
-        return None
+
+def _connection():
+    from rq import get_current_job
+
+    job = get_current_job()
+    if job is not None:
+        return job.connection
     from workers.jobs import services
 
-    scorer = runtime.get_scorer(services().settings)
-    started = time.perf_counter()
-    scores = scorer.predict(list(texts))
-    return {
-        "scores": [{label: float(value) for label, value in item.items()} for item in scores],
-        "model": str(getattr(scorer, "name", "")),
-        "version": str(getattr(scorer, "version", "")),
-        "threshold": getattr(scorer, "threshold", None),
-        "latency_ms": (time.perf_counter() - started) * 1000,
-    }
+    return services().redis
+
+
+def score_pending(request_id: str | None = None, limit: int | None = None) -> dict[str, int]:
+    """Answer up to ``limit`` waiting sync requests in one forward pass. Returns counts."""
+    from workers.jobs import services
+
+    settings = services().settings
+    redis = _connection()
+    ids = [x.decode() if isinstance(x, bytes) else x for x in (redis.lpop(PENDING_LIST, limit or settings.batch_size)
+                                                                 or [])]
+    if not ids:
+        return {"answered": 0}
+    pipe = redis.pipeline()
+    for rid in ids:
+        pipe.get(REQUEST_KEY + rid)
+        pipe.delete(REQUEST_KEY + rid)
+    raw = pipe.execute()[::2]
+    now = time.time()
+    live: list[tuple[str, list[str]]] = []
+    for rid, payload in zip(ids, raw):
+        if payload is None:
+            continue  # withdrawn by its caller
+        request = json.loads(payload)
+        if request.get("deadline", now + 1) >= now:
+            live.append((rid, list(request["texts"])))
+    if not live:
+        return {"answered": 0}
+    answers = _score(settings, [texts for _, texts in live])
+    pipe = redis.pipeline()
+    for (rid, _), answer in zip(live, answers):
+        pipe.rpush(RESULT_KEY + rid, json.dumps(answer))
+        pipe.expire(RESULT_KEY + rid, RESULT_TTL_S)
+    pipe.execute()
+    return {"answered": len(live), "texts": sum(len(t) for _, t in live)}
+
+
+def _score(settings, groups: list[list[str]]) -> list[dict[str, Any]]:
+    try:
+        scorer = runtime.get_scorer(settings)
+        flat = [text for texts in groups for text in texts]
+        scores = scorer.predict(flat)
+    except Exception as exc:  # the callers get an answer now instead of waiting out their budget
+        log.exception("sync scoring failed")
+        return [{"error": type(exc).__name__}] * len(groups)
+    common = {"model": str(getattr(scorer, "name", "")), "version": str(getattr(scorer, "version", "")),
+              "threshold": getattr(scorer, "threshold", None)}
+    out, start = [], 0
+    for texts in groups:
+        chunk = scores[start:start + len(texts)]
+        start += len(texts)
+        out.append({"scores": [{k: float(v) for k, v in s.items()} for s in chunk], **common})
+    return out

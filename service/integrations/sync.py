@@ -1,25 +1,35 @@
-"""Synchronous scoring from the web process, which does not hold the model: enqueue the texts on the
-``vigie-sync`` queue (served by model workers before batched scoring) and wait for the answer within a budget.
+"""Synchronous scoring from the web process, which does not hold the model (Perspective API, Coral).
 
-The wait reads the job's rq result stream with a blocking ``XREAD`` (millisecond budget), then the job is deleted
-so no text stays in Redis. If no worker answers in time the job is cancelled and ``SyncUnavailable`` is raised:
-the Perspective API answers 503, Coral gets "no opinion" and its comment goes through the normal queue.
+A request is written to Redis (``vigie:sync:req:<id>``: texts and deadline, expiring with the budget), its id is
+appended to the list ``vigie:sync:pending``, and an RQ job carrying only that id is enqueued on ``vigie-sync``
+(served by model workers before batched scoring). The job pops up to ``VIGIE_BATCH_SIZE`` waiting requests at once,
+its own and any that arrived meanwhile, scores all their texts in one forward pass and pushes each answer to
+``vigie:sync:res:<id>``; the web process waits on that key with ``BLPOP`` within its budget. Concurrent calls thus
+share forward passes, and a job whose request was already answered by another job's batch finds nothing to do.
+Texts never travel in the job itself and their keys are deleted once read, so ``doNotStore`` leaves nothing behind.
+
+If no worker answers in time, the request is withdrawn and ``SyncUnavailable`` is raised: the Perspective API
+answers 503, Coral gets "no opinion" and its comment goes through the normal queue.
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
+import uuid
 from dataclasses import dataclass
 
 from rq import Queue
-from rq.job import Job
-from rq.results import Result
 
 from service.queue import SYNC_QUEUE
 
 log = logging.getLogger(__name__)
-JOB_FUNC = "workers.sync_jobs.score_texts"
+JOB_FUNC = "workers.sync_jobs.score_pending"
+PENDING_LIST = "vigie:sync:pending"
+REQUEST_KEY = "vigie:sync:req:"
+RESULT_KEY = "vigie:sync:res:"
+RESULT_TTL_S = 30
 
 
 class SyncUnavailable(Exception):
@@ -36,42 +46,48 @@ class SyncScores:
 
 def score(redis, texts: list[str], timeout_ms: int) -> SyncScores:
     """Score ``texts`` on a worker within ``timeout_ms``. Raises SyncUnavailable."""
+    request_id = uuid.uuid4().hex
     deadline = time.time() + timeout_ms / 1000
+    request_key, result_key = REQUEST_KEY + request_id, RESULT_KEY + request_id
+    queue = Queue(SYNC_QUEUE, connection=redis)
+    job = None
     try:
-        job = Queue(SYNC_QUEUE, connection=redis).enqueue(
-            JOB_FUNC, list(texts), deadline, ttl=max(1, math.ceil(timeout_ms / 1000)), result_ttl=30,
-            failure_ttl=60, job_timeout=60)
-    except Exception as exc:  # Redis down
-        log.warning("could not enqueue a sync scoring job", exc_info=True)
+        pipe = redis.pipeline()
+        pipe.set(request_key, json.dumps({"texts": list(texts), "deadline": deadline}), px=timeout_ms + 1000)
+        pipe.rpush(PENDING_LIST, request_id)
+        pipe.execute()
+        job = queue.enqueue(JOB_FUNC, request_id, ttl=max(1, math.ceil(timeout_ms / 1000)), result_ttl=0,
+                            failure_ttl=300, job_timeout=60)
+        remaining = deadline - time.time()
+        answer = redis.blpop([result_key], timeout=remaining) if remaining > 0 else None
+    except Exception as exc:  # Redis down or failing
+        log.warning("sync scoring unavailable", exc_info=True)
+        _withdraw(redis, queue, job, request_id)
         raise SyncUnavailable("the scoring queue is unavailable") from exc
-    try:
-        remaining_ms = int((deadline - time.time()) * 1000)
-        answered = remaining_ms > 0 and redis.xread({Result.get_key(job.id): "0-0"}, block=remaining_ms)
-        result = job.latest_result() if answered else None
-        if result is None:
-            raise SyncUnavailable(f"no worker scored the comment within {timeout_ms} ms")
-        if result.type != Result.Type.SUCCESSFUL or not result.return_value:
-            raise SyncUnavailable("the scoring job failed")
-        value = result.return_value
-        return SyncScores(scores=value["scores"], model=value["model"], version=value["version"],
-                          threshold=value.get("threshold"))
-    except SyncUnavailable:
-        raise
-    except Exception as exc:
-        log.warning("sync scoring failed", exc_info=True)
-        raise SyncUnavailable("the scoring queue is unavailable") from exc
-    finally:
-        _discard(job)
+    if answer is None:
+        _withdraw(redis, queue, job, request_id)
+        raise SyncUnavailable(f"no worker scored the comment within {timeout_ms} ms")
+    _withdraw(redis, queue, job, request_id, answered=True)
+    value = json.loads(answer[1])
+    if "error" in value:
+        raise SyncUnavailable(f"the scoring job failed: {value['error']}")
+    return SyncScores(scores=value["scores"], model=value["model"], version=value["version"],
+                      threshold=value.get("threshold"))
 
 
-def _discard(job: Job) -> None:
-    """Remove the job (and so the texts it carries) from Redis; cancel it first if no worker took it. A job a
-    worker is still running is left to expire with its short result TTL."""
+def _withdraw(redis, queue: Queue, job, request_id: str, answered: bool = False) -> None:
+    """Remove what is left of a request: its texts and place in line (unless answered), and its job if no worker
+    took it yet (another job's batch may have answered it)."""
     try:
-        status = job.get_status(refresh=True)
-        if status in ("queued", "deferred", "scheduled"):
-            job.cancel()
-        if status != "started":
+        pipe = redis.pipeline()
+        if not answered:
+            pipe.delete(REQUEST_KEY + request_id)
+            pipe.lrem(PENDING_LIST, 0, request_id)
+        pipe.delete(RESULT_KEY + request_id)
+        if job is not None:
+            pipe.lrem(queue.key, 0, job.id)
+        removed = pipe.execute()[-1] if job is not None else 0
+        if removed:
             job.delete()
     except Exception:
-        log.debug("could not delete sync job %s", job.id, exc_info=True)
+        log.debug("could not clean up sync request %s", request_id, exc_info=True)
