@@ -64,6 +64,7 @@ def rss_mb(pid: int) -> float:
 
 def start(data_dir: Path, port: int, quantize: str) -> tuple[subprocess.Popen, dict]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIE_") or k == "VIGIE_MODEL_CACHE"}
+    env.setdefault("VIGIE_MODEL_CACHE", str(Path.home() / ".cache" / "vigie" / "models"))  # as the tests
     env.update(VIGIE_DATA_DIR=str(data_dir), VIGIE_PORT=str(port), VIGIE_LOG_LEVEL="WARNING",
                VIGIE_QUANTIZE=quantize)
     process = subprocess.Popen([sys.executable, "-m", "service.cli", "up", "--no-webhooks"], env=env, cwd=ROOT)
