@@ -52,6 +52,7 @@ class TrainConfig:
         "toxic_spans_en.csv": 1500, "davidson_en.csv": 1000, "germeval2018_de.csv": 1500,
         "gahd_de.csv": 1500, "convabuse_en.csv": 1000})
     french_repeat: int = 1  # French training rows are seen this many times per epoch
+    forum_repeat: int = 1  # forum training rows (closest to the product's domain) this many times
     max_rows: int | None = None
     forum_weight: float = 0.7
 
@@ -222,7 +223,8 @@ def training_set(examples, cfg: TrainConfig):
     train = [e for e in examples if e.split == "train"]
     fr = [e for e in train if e.source in D.FRENCH_FILES]
     other = [e for e in train if e.source not in D.FRENCH_FILES]
-    return fr * max(1, cfg.french_repeat) + other
+    forum = [e for e in fr if e.source == D.FORUM_FILE] * max(0, cfg.forum_repeat - 1)
+    return fr * max(1, cfg.french_repeat) + forum + other
 
 
 def train_main(data_dir="data", out_dir="workers/model/default", cfg: TrainConfig | None = None,
@@ -428,7 +430,8 @@ def devrun(carry_dir=".devcarry", out_dir="out", device="cuda", log=print) -> di
             if len(rows) > cap:
                 rows = sorted(rows, key=lambda i: (f"{d['text_hash'][i]:08x}", i))[:cap]
             other += rows
-        tr = fr * max(1, cfg.french_repeat) + other
+        forum = [i for i in fr if src_all[i] == D.FORUM_FILE] * max(0, cfg.forum_repeat - 1)
+        tr = fr * max(1, cfg.french_repeat) + forum + other
         limit = int(os.environ.get("VIGIE_DEVRUN_LIMIT", "0"))  # smoke tests only
         if limit:
             tr, dev_idx = tr[:limit], dev_idx[:limit]
