@@ -99,7 +99,8 @@ def run(settings: Settings, queues: Iterable[str] | None = None, burst: bool = F
     connection = queue.connect(settings)
     jobs.use(settings, redis=connection)
     if MODEL_QUEUES.intersection(names):
-        runtime.get_scorer(settings)  # load before registering: a registered worker is ready to score
+        scorer = runtime.get_scorer(settings)  # load before registering: a registered worker is ready to score
+        scorer.predict(["Merci pour cet article."])  # the first forward pass is slow: not on a caller's clock
         log.info("model loaded; listening on %s", ", ".join(names))
     stop = threading.Event()
     if reconcile and not burst:
