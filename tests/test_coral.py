@@ -122,3 +122,15 @@ def test_malformed_requests_are_400_naming_the_field(client, site, db):
     assert too_long.status_code == 400 and "comment.body" in too_long.get_json()["error"]["message"]
     assert post(client, "/integrations/coral/nope", [site.secret], moderation_request(BENIGN)).status_code == 404
     assert _count(db) == 0
+
+
+def test_retried_new_comment_is_stored_once_and_an_edit_is_moderated_anew(client, site, db, scoring_worker):
+    path = f"/integrations/coral/{site.slug}"
+    first = post(client, path, [site.secret], moderation_request(BENIGN, id="coral-c1"))
+    again = post(client, path, [site.secret], moderation_request(BENIGN, id="coral-c1"))
+    assert first.get_json() == again.get_json() == {"actions": [], "status": "APPROVED"}
+    assert _count(db) == 1
+    edit = {**moderation_request(TOXIC, id="coral-c1"), "action": "EDIT"}
+    edited = post(client, path, [site.secret], edit).get_json()
+    assert edited["status"] in ("SYSTEM_WITHHELD", "REJECTED")
+    assert _count(db) == 2

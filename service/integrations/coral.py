@@ -127,7 +127,9 @@ def _moderate(site: Site | None):
     if not text.strip() or not valid_text(text):
         raise ApiError(400, "invalid_request", "comment.body: empty or holds NUL / unpaired surrogates")
     session = db_session()
-    item = CommentIn(text=text, external_id=req.comment.id, author_id=req.author.id, thread_id=req.story.id,
+    # An edit is a new text to moderate: only a new comment's id (if Coral sends one) makes retries idempotent.
+    external_id = req.comment.id if req.action == "NEW" else None
+    item = CommentIn(text=text, external_id=external_id, author_id=req.author.id, thread_id=req.story.id,
                      thread_url=req.story.url, parent_id=req.comment.parentID)
     comment, created = store(session, site, [item], source="coral")[0]
     if not created and comment.status != "pending":  # Coral retried a comment Vigie already decided
