@@ -170,7 +170,6 @@ def test_site_without_callback_gets_no_delivery(vigie, site):
 def test_admin_api_is_scoped_to_the_keys_site(vigie, site, client, app):
     with Receiver() as receiver:
         _set_callback(vigie, site.id, receiver.url)
-        delivery_id = None
         _decide(vigie, site.id)
         delivery_id = _deliveries(vigie)[0].id
     with vigie.db.session() as session:
