@@ -346,3 +346,27 @@ def verify_base(cache_dir=None) -> dict:
     got = sha256_file(d / "model.safetensors")
     ok = got == m["result"]["model.safetensors"] and got == RESULT_SHA256
     return {"path": str(d), "sha256": got, "ok": ok}
+
+
+def load_safetensors_mmap(path) -> dict:
+    """float32 tensors of a safetensors file as copy-on-write memory maps (numpy arrays).
+
+    Pages are read on first touch and stay shared with the page cache until written: the
+    250k-row word-embedding matrix (384 MB) then costs only the rows a worker actually looks up.
+    Values are identical to ``safetensors.numpy.load_file``.
+    """
+    import json as _json
+    import struct as _struct
+
+    with open(path, "rb") as f:
+        (n,) = _struct.unpack("<Q", f.read(8))
+        header = _json.loads(f.read(n))
+    header.pop("__metadata__", None)
+    mm = np.memmap(path, dtype=np.uint8, mode="c")
+    out = {}
+    for name, info in header.items():
+        if info["dtype"] != "F32":
+            raise BaseModelError(f"{path}: unexpected dtype {info['dtype']} for {name}")
+        a, b = info["data_offsets"]
+        out[name] = mm[8 + n + a: 8 + n + b].view(np.float32).reshape(info["shape"])
+    return out
