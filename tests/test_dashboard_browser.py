@@ -86,6 +86,23 @@ def test_a_queue_of_50_flagged_comments_is_cleared_with_the_keyboard_alone(page,
     assert page.errors == []
 
 
+def test_with_the_mouse_select_all_and_reject_with_a_reason(page, app, site, db):
+    ids = [add_comment(db, site.id, f"Publicité {i}", score=0.6).id for i in range(3)]
+    db.commit()
+    add_user(app, "camille")
+    browser_login(page, "camille", PASSWORD)
+    page.click("#select-all")
+    expect(page.locator("#selection-count")).to_have_text("3 selected")
+    page.click("#bulk-reject")
+    page.click("#reason-list >> text=Spam")
+    expect(page.locator(FLAGGED_COUNT)).to_have_text("0")
+    expect(page.locator("#empty")).to_be_visible()
+    assert _statuses(db, ids) == ["rejected"] * 3
+    notes = db.scalars(select(AuditEntry.note).where(AuditEntry.actor == "moderator")).all()
+    assert notes == ["Spam"] * 3
+    assert page.errors == []
+
+
 def test_admin_changes_a_threshold_in_the_settings(page, app, site, db):
     add_user(app, "root", role="admin")
     browser_login(page, "root", PASSWORD)

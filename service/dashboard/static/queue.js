@@ -55,6 +55,8 @@
     document.getElementById("selection-count").textContent = n ? n + " selected" : "No comment selected";
     document.getElementById("bulk-approve").disabled = !n;
     document.getElementById("bulk-reject").disabled = !n;
+    const all = document.getElementById("select-all");
+    if (all) all.checked = n > 0 && n === cards().length;
     cards().forEach((c) => c.classList.toggle("selected", c.querySelector(".select-box").checked));
   }
 
@@ -244,6 +246,13 @@
     if (!event.target.closest("a")) focusCard(card, false);
   });
 
+  const selectAll = document.getElementById("select-all");
+  if (selectAll) {
+    selectAll.addEventListener("change", () => {
+      cards().forEach((c) => { c.querySelector(".select-box").checked = selectAll.checked; });
+      updateSelection();
+    });
+  }
   document.getElementById("bulk-approve").addEventListener("click", () => decide(selected(), "approved"));
   document.getElementById("bulk-reject").addEventListener("click", () => askReason(selected()));
   document.getElementById("undo").addEventListener("click", undo);
