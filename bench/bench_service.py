@@ -30,14 +30,14 @@ sys.path.insert(0, str(ROOT))
 
 
 def corpus(limit: int = 2000) -> list[str]:
-    """Fixed French comments: data/jigsaw_fr_mt.csv (or the shared copy)."""
-    for folder in (ROOT / "data", ROOT.parent / "shared" / "data"):
-        path = folder / "jigsaw_fr_mt.csv"
+    """Fixed French comments: data/dev.csv (the model benchmark's corpus), else data/jigsaw_fr_mt.csv."""
+    for path in (ROOT / "data" / "dev.csv", ROOT / "data" / "jigsaw_fr_mt.csv",
+                 ROOT.parent / "shared" / "data" / "jigsaw_fr_mt.csv"):
         if path.exists():
             with path.open(newline="", encoding="utf-8") as fh:
                 texts = [row["text"] for row in csv.DictReader(fh) if row.get("text", "").strip()]
             return texts[:limit]
-    raise SystemExit("no corpus found in data/ (jigsaw_fr_mt.csv)")
+    raise SystemExit("no corpus found in data/ (dev.csv or jigsaw_fr_mt.csv)")
 
 
 def percentiles(values: list[float]) -> str:
@@ -53,7 +53,7 @@ def model_only(texts: list[str]) -> None:
     bench_model = ROOT / "bench" / "bench_model.py"
     if bench_model.exists():
         print("== model only (bench/bench_model.py)", flush=True)
-        subprocess.run([sys.executable, str(bench_model)], check=False)
+        subprocess.run([sys.executable, str(bench_model), "--n", "256"], check=False)
         return
     from service.config import Settings
     from workers import runtime
