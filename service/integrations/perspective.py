@@ -150,7 +150,7 @@ def _languages(requested: list[str] | None, attributes: list[str]) -> tuple[list
     supported = [x.strip().lower() for x in vigie().settings.perspective_languages.split(",") if x.strip()]
     if not requested:
         return supported[:1] or ["fr"], True
-    langs = [x.strip() for x in requested]
+    langs = [x.strip()[:35] for x in requested]
     unsupported = [x for x in langs if x.lower().split("-")[0] not in supported]
     if unsupported:
         raise PerspectiveError(400, f"Attribute {attributes[0] if attributes else 'TOXICITY'} does not support "
@@ -208,6 +208,9 @@ def analyze():
     latency_ms = (time.perf_counter() - started) * 1000
     summary = result.scores[0]
     span_scores = result.scores[1:] if len(texts) > 1 else [summary]
+    missing = [name for name in names if ATTRIBUTES[name] not in summary]
+    if missing:  # a model without that label (VIGIE_MODEL can name any classifier)
+        raise PerspectiveError(400, f"Attribute {missing[0]} is not available with this server's model.")
     attribute_scores: dict[str, Any] = {}
     for name in names:
         label = ATTRIBUTES[name]
