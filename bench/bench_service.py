@@ -138,7 +138,7 @@ def idle_latency(base: str, headers: dict, texts: list[str], samples: int) -> li
 
 
 def _loader(base: str, headers: dict, texts: list[str], seconds: float, per_request: int, threads: int,
-            rate: float | None, results) -> None:
+            rate: float | None, limit: int | None, results) -> None:
     """A second process posting comments from a few threads, as fast as the service accepts them or at ``rate``
     comments/s in total."""
     import threading
@@ -150,7 +150,7 @@ def _loader(base: str, headers: dict, texts: list[str], seconds: float, per_requ
         sent, i = 0, offset
         begin = time.monotonic()
         end = begin + seconds
-        while time.monotonic() < end:
+        while time.monotonic() < end and (limit is None or sent < limit // threads):
             if rate:
                 due = begin + sent / (rate / threads)
                 if due > time.monotonic():
@@ -172,9 +172,12 @@ def _loader(base: str, headers: dict, texts: list[str], seconds: float, per_requ
     results.put((sum(counts), time.monotonic() - started))
 
 
-def load_from_second_process(base, headers, texts, seconds, per_request, threads, rate=None) -> tuple[int, float]:
+def load_from_second_process(base, headers, texts, seconds, per_request, threads, rate=None,
+                             limit=None) -> tuple[int, float]:
+    """Post from a second process for ``seconds`` (or until ``limit`` comments); (comments accepted, seconds)."""
     results = mp.Queue()
-    process = mp.Process(target=_loader, args=(base, headers, texts, seconds, per_request, threads, rate, results))
+    process = mp.Process(target=_loader,
+                         args=(base, headers, texts, seconds, per_request, threads, rate, limit, results))
     process.start()
     sent, elapsed = results.get()
     process.join()
@@ -224,6 +227,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=20, help="Duration of each load phase.")
     parser.add_argument("--idle-samples", type=int, default=40)
+    parser.add_argument("--burst", type=int, default=1000, help="Most comments posted in the saturation phase.")
     parser.add_argument("--skip-model", action="store_true", help="Skip the model-only figures.")
     args = parser.parse_args()
     texts = corpus()
@@ -243,12 +247,13 @@ def main() -> None:
 
             # Sustained load: enough to keep the worker busy; throughput = decisions / wall time.
             start_id = max_id(db_url)
-            sent, elapsed = load_from_second_process(base, headers, texts, args.seconds, per_request=4, threads=2)
-            wait_idle(db_url, start_id)
+            sent, elapsed = load_from_second_process(base, headers, texts, args.seconds, per_request=4, threads=2,
+                                                     limit=args.burst)
+            wait_idle(db_url, start_id, timeout=args.burst)
             accepted, decided, latencies, first, last = decided_since(db_url, start_id)
             rate = decided / (last - first) if first and last and last > first else 0.0
-            print(f"end to end under load:         {rate:7.1f} comments/s decided "
-                  f"({decided}/{sent} accepted in {elapsed:.1f} s of load, 2 threads x 4 comments/request)")
+            print(f"end to end, saturated:         {rate:7.1f} comments/s decided "
+                  f"({decided}/{sent} accepted in {elapsed:.1f} s, 2 threads x 4 comments/request)")
             print(f"time to decision, saturated:   {percentiles(latencies)}  (includes the backlog)")
             wait_idle(db_url)
 
@@ -256,16 +261,16 @@ def main() -> None:
             steady = max(1.0, rate / 2)
             start_id = max_id(db_url)
             load_from_second_process(base, headers, texts, args.seconds, per_request=1, threads=2, rate=steady)
-            wait_idle(db_url, start_id)
+            wait_idle(db_url, start_id, timeout=args.burst)
             latencies = decided_since(db_url, start_id)[2]
             print(f"time to decision at {steady:5.1f}/s: {percentiles(latencies)}")
 
             # API ingest: single-comment requests from a second process (the worker keeps scoring meanwhile).
             sent, elapsed = load_from_second_process(base, headers, texts, min(args.seconds, 10), per_request=1,
-                                                     threads=4)
+                                                     threads=4, limit=5000)
             print(f"API ingest:                    {sent / elapsed:7.1f} requests/s (1 comment each, 4 threads)")
             sent, elapsed = load_from_second_process(base, headers, texts, min(args.seconds, 10), per_request=50,
-                                                     threads=2)
+                                                     threads=2, limit=20000)
             print(f"API ingest, batches of 50:     {sent / elapsed:7.1f} comments/s")
 
             for pid in descendants(process.pid):

@@ -88,6 +88,15 @@ def test_reconcile_command_requeues_orphans(app, client, site, env):
     assert result.exit_code == 0 and result.output.startswith("1 ")
 
 
+def test_webhook_worker_runs_without_the_model(env, settings):
+    """`vigie worker --queues webhooks` serves outgoing callbacks without loading the model (small, fast)."""
+    full_env = {**os.environ, **env, "VIGIE_LOG_LEVEL": "INFO"}
+    done = subprocess.run([sys.executable, "-m", "service.cli", "worker", "--queues", "webhooks", "--burst"],
+                          env=full_env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "vigie-webhooks" in done.stderr and "loading model" not in done.stderr
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
