@@ -31,6 +31,34 @@ def _chunks(content: list[int], window: int, overlap: int) -> list[list[int]]:
     return out
 
 
+BATCH_OVERHEAD_TOKENS = 48  # the cost of one more forward call, in padded tokens (measured order of magnitude)
+
+
+def plan_batches(lengths, max_batch: int, overhead: int = BATCH_OVERHEAD_TOKENS) -> list[np.ndarray]:
+    """Split items into batches of at most ``max_batch`` that minimise padded tokens + per-call overhead.
+
+    Items are sorted by length; a dynamic programme then chooses the cut points (cost of a batch =
+    its size x its longest item + ``overhead``). Comments of similar length share a batch; a call with
+    a few long comments does not pad every short one to their length.
+    """
+    order = np.argsort(lengths, kind="stable")
+    ls = [lengths[i] for i in order]
+    n = len(ls)
+    best = [0.0] + [float("inf")] * n
+    cut = [0] * (n + 1)
+    for j in range(1, n + 1):
+        for i in range(max(0, j - max_batch), j):
+            c = best[i] + (j - i) * ls[j - 1] + overhead
+            if c < best[j]:
+                best[j], cut[j] = c, i
+    out = []
+    j = n
+    while j > 0:
+        out.append(order[cut[j]: j])
+        j = cut[j]
+    return out[::-1]
+
+
 class Scorer:
     """``predict(texts) -> list[dict[label, probability]]`` (same order as ``texts``)."""
 
@@ -56,9 +84,7 @@ class Scorer:
             return []
         wins, owner = self._windows(texts)
         probs = np.zeros((len(wins), len(self.labels)), dtype=np.float32)
-        order = np.argsort([len(w) for w in wins], kind="stable")
-        for i in range(0, len(order), self.batch_size):
-            b = order[i: i + self.batch_size]
+        for b in plan_batches([len(w) for w in wins], self.batch_size):
             L = max(len(wins[j]) for j in b)
             x = torch.full((len(b), L), self.pad_id, dtype=torch.long)
             m = torch.zeros((len(b), L), dtype=torch.long)
@@ -120,7 +146,8 @@ def quantize_int8(module: torch.nn.Module) -> torch.nn.Module:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return quantize_dynamic(module, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+        return quantize_dynamic(module, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8,
+                                inplace=True)
 
 
 # ----------------------------------------------------------------------------- built-in model
