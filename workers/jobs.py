@@ -2,9 +2,9 @@
 a flagged comment's score, computed after its decision is stored: it costs many forward passes per comment) and
 ``reconcile`` (re-queue accepted comments that no job holds).
 
-Jobs carry no texts: ``drain`` pops comment ids from the ``vigie:pending`` sorted set (see service/queue.py),
-loads the comments that are still ``pending``, scores them in one forward pass, applies each site's policy and
-stores one result and one decision per comment through ``record_decision``.
+Jobs carry no texts (pydantic validates their arguments): ``drain`` pops comment ids from the ``vigie:pending``
+sorted set (see service/queue.py), loads the comments that are still ``pending``, scores them in one forward pass,
+applies each site's policy and stores one result and one decision per comment through ``record_decision``.
 
 Ids a drain job holds are kept in ``vigie:inflight`` (scored by the time they were taken) until their decisions are
 committed. The reconciler re-adds pending comments that are neither waiting in ``vigie:pending`` nor held by a
@@ -18,6 +18,7 @@ import threading
 import time
 from datetime import timedelta
 
+from pydantic import PositiveInt, validate_call
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
@@ -105,7 +106,8 @@ def release(redis, ids: list[int], requeue: bool = False) -> None:
     pipe.execute()
 
 
-def drain(limit: int | None = None) -> dict[str, int]:
+@validate_call
+def drain(limit: PositiveInt | None = None) -> dict[str, int]:
     """Score one batch of queued comments. Enqueues another drain job first if more ids are waiting, so that
     other workers share the load. Returns counts for the job's result."""
     svc = services()
@@ -195,7 +197,8 @@ def _score_in(session: Session, svc: Vigie, ids: list[int]) -> tuple[int, list[i
     return len(comments), to_explain
 
 
-def explain(comment_ids: list[int]) -> int:
+@validate_call
+def explain(comment_ids: list[PositiveInt]) -> int:
     """Store the spans that raised each comment's toxicity score (``ModelResult.spans``) where still missing.
     A comment whose explanation fails keeps its decision and simply has no spans. Returns how many were stored."""
     svc = services()
