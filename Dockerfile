@@ -8,6 +8,7 @@ RUN useradd --system --create-home --home-dir /home/vigie vigie \
     && mkdir -p /var/lib/vigie && chown vigie:vigie /var/lib/vigie
 
 WORKDIR /app
+# torch==2.13.0 comes from PyPI like everything else (no other package index is used).
 COPY pyproject.toml README.md ./
 COPY service ./service
 COPY workers ./workers
