@@ -6,7 +6,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
     VIGIE_LEXICONS_DIR=/app/data/lexicons
 
 RUN useradd --system --create-home --home-dir /home/vigie vigie \
-    && mkdir -p /var/lib/vigie && chown vigie:vigie /var/lib/vigie
+    && mkdir -p /var/lib/vigie/models && chown -R vigie:vigie /var/lib/vigie  # volumes mounted here inherit it
 
 WORKDIR /app
 # torch==2.13.0 comes from PyPI like everything else (no other package index is used).
