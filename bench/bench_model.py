@@ -5,7 +5,9 @@
 Corpus: the first N French comments of data/dev.csv (fixed; median token count printed).
 Batch 32 = ``predict`` called with 32 comments at a time; "one call" = all N comments in a single
 ``predict`` call (what a worker does with a queue backlog: length-sorted batches of 32).
-Prints figures, asserts nothing. Peak RSS is the process's maximum resident set size.
+Prints figures, asserts nothing. Peak RSS is the process's maximum resident set size. Each rate is
+wall-clock, followed in brackets by the rate implied by the process's CPU time on ``--threads`` idle cores
+(useful on a shared machine, where the wall clock also counts other processes' work).
 """
 from __future__ import annotations
 
@@ -32,20 +34,30 @@ def corpus(n: int) -> list[str]:
 
 
 def timed(fn, *a):
-    t = time.perf_counter()
+    """(wall seconds, process CPU seconds) of one call."""
+    t, c = time.perf_counter(), time.process_time()
     fn(*a)
-    return time.perf_counter() - t
+    return time.perf_counter() - t, time.process_time() - c
 
 
-def run(scorer, texts, label):
+def run(scorer, texts, label, threads):
+    """Wall-clock rates, and in brackets the rate the CPU time spent implies on `threads` idle cores
+    (n / (cpu_seconds / threads)): on a shared machine the wall clock counts other people's work too."""
     scorer.predict(texts[:32])  # warm-up
     n1 = min(64, len(texts))
-    t1 = sum(timed(scorer.predict, [t]) for t in texts[:n1])
-    t32 = sum(timed(scorer.predict, texts[i: i + 32]) for i in range(0, len(texts), 32))
-    tall = timed(scorer.predict, texts)
-    print(f"{label:6s} batch 1: {n1 / t1:7.1f}/s ({1000 * t1 / n1:.1f} ms/comment)   "
-          f"batch 32: {len(texts) / t32:7.1f}/s   one call of {len(texts)}: {len(texts) / tall:7.1f}/s   "
-          f"peak RSS {rss_mb():.0f} MB", flush=True)
+
+    def total(pairs):
+        pairs = list(pairs)
+        return sum(p[0] for p in pairs), sum(p[1] for p in pairs)
+
+    w1, c1 = total(timed(scorer.predict, [t]) for t in texts[:n1])
+    w32, c32 = total(timed(scorer.predict, texts[i: i + 32]) for i in range(0, len(texts), 32))
+    wall, cpu = timed(scorer.predict, texts)
+    n = len(texts)
+    print(f"{label:6s} batch 1: {n1 / w1:6.1f}/s [{n1 * threads / c1:6.1f}]   "
+          f"batch 32: {n / w32:6.1f}/s [{n * threads / c32:6.1f}]   "
+          f"one call of {n}: {n / wall:6.1f}/s [{n * threads / cpu:6.1f}]   "
+          f"peak RSS {rss_mb():.0f} MB   load avg {os.getloadavg()[0]:.1f}", flush=True)
 
 
 def main():
@@ -71,7 +83,7 @@ def main():
             print(f"tokens per comment (with prefix and specials): median {statistics.median(lens):.0f}, "
                   f"mean {statistics.mean(lens):.1f}, max {max(lens)}", flush=True)
         print(f"{q}: loaded {s.name} {s.version} in {time.perf_counter() - t:.1f}s", flush=True)
-        run(s, texts, q)
+        run(s, texts, q, args.threads)
         del s
 
 
