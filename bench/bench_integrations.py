@@ -3,7 +3,7 @@ Coral external moderation endpoint, over real HTTP against ``vigie up`` (gunicor
 the embedded Redis) on a temporary data dir. Prints figures; asserts nothing (targets: docs/architecture.md —
 p99 < 150 ms at 20 requests/s; Coral gives the call 800 ms).
 
-    python bench/bench_integrations.py [--rate 20] [--seconds 30] [--quantize none|int8]
+    python bench/bench_integrations.py [--rate 20] [--seconds 30] [--quantize none|int8] [--threads N]
 
 Load is open-loop: requests start on a fixed schedule (``--rate`` per second) whatever the previous ones are doing,
 from a thread pool, as independent Coral servers would send them.
@@ -62,11 +62,11 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
-def start(data_dir: Path, port: int, quantize: str) -> tuple[subprocess.Popen, dict]:
+def start(data_dir: Path, port: int, quantize: str, threads: int) -> tuple[subprocess.Popen, dict]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIE_") or k == "VIGIE_MODEL_CACHE"}
     env.setdefault("VIGIE_MODEL_CACHE", str(Path.home() / ".cache" / "vigie" / "models"))  # as the tests
     env.update(VIGIE_DATA_DIR=str(data_dir), VIGIE_PORT=str(port), VIGIE_LOG_LEVEL="WARNING",
-               VIGIE_QUANTIZE=quantize)
+               VIGIE_QUANTIZE=quantize, VIGIE_TORCH_THREADS=str(threads))
     process = subprocess.Popen([sys.executable, "-m", "service.cli", "up", "--no-webhooks"], env=env, cwd=ROOT)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -126,13 +126,14 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--quantize", choices=["none", "int8"], default="none")
+    parser.add_argument("--threads", type=int, default=0, help="VIGIE_TORCH_THREADS of the worker (0: torch's)")
     args = parser.parse_args()
     texts = corpus()
     with tempfile.TemporaryDirectory(prefix="vigie-bench-integrations-") as tmp:
         port = free_port()
-        print(f"== vigie up (gunicorn web + 1 model worker, SQLite, embedded Redis, quantize={args.quantize})",
-              flush=True)
-        process, site = start(Path(tmp), port, args.quantize)
+        print(f"== vigie up (gunicorn web + 1 model worker, SQLite, embedded Redis, quantize={args.quantize}, "
+              f"torch threads={args.threads or 'default'})", flush=True)
+        process, site = start(Path(tmp), port, args.quantize, args.threads)
         base = f"http://127.0.0.1:{port}"
         local = threading.local()
 
@@ -172,6 +173,7 @@ def main() -> None:
             latencies, statuses = open_loop(coral, texts, args.rate, args.seconds)
             summary(f"coral moderation @ {args.rate:g}/s", latencies, statuses, args.seconds)
             print(f"coral answers within 800 ms: {sum(x < 800 for x in latencies) / max(1, len(latencies)):.1%}")
+            print(f"load average during the run (2 cores shared): {os.getloadavg()[0]:.1f}")
             web = subprocess.run(["pgrep", "-f", f"gunicorn.*{port}"], capture_output=True, text=True).stdout
             pids = [int(p) for p in web.split()]
             if pids:

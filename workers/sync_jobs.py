@@ -64,12 +64,14 @@ def _score(settings, groups: list[list[str]]) -> list[dict[str, Any]]:
     try:
         scorer = runtime.get_scorer(settings)
         flat = [text for texts in groups for text in texts]
+        started = time.perf_counter()
         scores = scorer.predict(flat)
+        model_ms = (time.perf_counter() - started) * 1000
     except Exception as exc:  # the callers get an answer now instead of waiting out their budget
         log.exception("sync scoring failed")
         return [{"error": type(exc).__name__}] * len(groups)
     common = {"model": str(getattr(scorer, "name", "")), "version": str(getattr(scorer, "version", "")),
-              "threshold": getattr(scorer, "threshold", None)}
+              "threshold": getattr(scorer, "threshold", None), "model_ms": model_ms, "batch": len(flat)}
     out, start = [], 0
     for texts in groups:
         chunk = scores[start:start + len(texts)]

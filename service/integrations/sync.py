@@ -42,6 +42,8 @@ class SyncScores:
     model: str
     version: str
     threshold: float | None
+    model_ms: float = 0.0  # the forward pass that answered (shared with the other calls in its batch)
+    batch: int = 1  # texts in that forward pass
 
 
 def score(redis, texts: list[str], timeout_ms: int) -> SyncScores:
@@ -72,7 +74,8 @@ def score(redis, texts: list[str], timeout_ms: int) -> SyncScores:
     if "error" in value:
         raise SyncUnavailable(f"the scoring job failed: {value['error']}")
     return SyncScores(scores=value["scores"], model=value["model"], version=value["version"],
-                      threshold=value.get("threshold"))
+                      threshold=value.get("threshold"), model_ms=value.get("model_ms", 0.0),
+                      batch=value.get("batch", 1))
 
 
 def _withdraw(redis, queue: Queue, job, request_id: str, answered: bool = False) -> None:
