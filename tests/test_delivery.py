@@ -185,3 +185,26 @@ def test_admin_api_is_scoped_to_the_keys_site(vigie, site, client, app):
     assert client.get("/api/v1/webhook-deliveries?limit=x", headers=site.headers).status_code == 400
     with vigie.db.session() as session:
         assert session.scalar(select(func.count()).select_from(WebhookDelivery)) == 1
+
+
+def test_deliveries_never_queued_are_picked_up_later(vigie, site, app):
+    """Redis was down when the decision committed: the row stays pending and requeue_pending sends it."""
+    from redis import Redis
+
+    from service.integrations.deliveries import requeue_pending
+
+    dead_redis = Redis(host="127.0.0.1", port=9, socket_connect_timeout=0.2)  # nothing listens there
+    with Receiver() as receiver:
+        _set_callback(vigie, site.id, receiver.url)
+        with vigie.db.session() as session:  # the decision commits even though its delivery cannot be queued
+            comment = Comment(site_id=site.id, text="Bonjour", source="api")
+            session.add(comment)
+            session.flush()
+            record_decision(session, comment, "approved", actor="model", redis=dead_redis)
+        (row,) = _deliveries(vigie)
+        assert row.state == "pending" and Queue(WEBHOOK_QUEUE, connection=vigie.redis).count == 0
+        with vigie.db.session() as session:
+            assert requeue_pending(session, vigie.redis, older_than_s=0) == 1
+        run_webhook_jobs(app)
+        assert len(receiver.wait_for(1)) == 1
+    assert _deliveries(vigie)[0].state == "delivered"
