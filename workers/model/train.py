@@ -342,7 +342,7 @@ def prepare_devcarry(carry_dir=".devcarry", data_dir="data", cache_dir=None, var
     from safetensors.numpy import save_file
     from tokenizers import Tokenizer
 
-    from .base import build_base, find_sources, parse_q4
+    from .base import build_base, find_source, parse_q4
 
     carry = Path(carry_dir)
     carry.mkdir(parents=True, exist_ok=True)
@@ -363,7 +363,7 @@ def prepare_devcarry(carry_dir=".devcarry", data_dir="data", cache_dir=None, var
         "text_hash": np.array([int(D.hashlib.sha256(("cap:" + e.text).encode()).hexdigest()[:8], 16)
                                for e in examples], dtype=np.int64),
     }, str(carry / "data.safetensors"), metadata={"sources": json.dumps(sources)})
-    q4_path, _ = find_sources()
+    q4_path = find_source()
     q = parse_q4(q4_path)
     H = q.config["hidden"]
     raw = {}
