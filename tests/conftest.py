@@ -22,6 +22,15 @@ TEST_DB_URL = os.environ.get("VIGIE_TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("VIGIE_TEST_REDIS_URL")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _stop_embedded_redis():
+    """The test session's embedded Redis server stops with the session instead of outliving it."""
+    yield
+    from service.queue import shutdown_embedded
+
+    shutdown_embedded()
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory):
     if not TEST_DB_URL:
