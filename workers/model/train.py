@@ -197,7 +197,8 @@ def quick_dev_metrics(probs: np.ndarray, y: np.ndarray, sources: list[str]) -> d
             out[f"auc_{lab}"] = round(float(roc_auc_score(y[keep, j], probs[keep, j])), 4)
     forum = src == D.FORUM_FILE
     if forum.any():
-        out["auc_forum"] = round(float(roc_auc_score(y[forum, 0], probs[forum, 0])), 4)
+        if 0 < y[forum, 0].sum() < forum.sum():
+            out["auc_forum"] = round(float(roc_auc_score(y[forum, 0], probs[forum, 0])), 4)
         t, info = choose_threshold(y[forum, 0], probs[forum, 0], y[:, 0], probs[:, 0])
         out["threshold"] = t
         out.update({k: round(v, 4) for k, v in info.items()})
