@@ -89,3 +89,26 @@ def test_scoring_failure_keeps_the_comment_and_retries_with_backoff(client, site
     work()
     assert status_of(db, comment_id) == "approved"
     assert db.scalars(select(Comment.status)).all() == ["approved"]
+
+
+def test_worker_reconciler_thread_requeues_at_start_once_per_interval(app, client, site, work, db, redis):
+    import threading
+
+    from workers.worker import start_reconciler
+
+    comment_id = client.post("/api/v1/comments", json={"text": TEXT}, headers=site.headers).get_json()["id"]
+    redis.flushdb()  # Redis lost everything (no persistence, a new server)
+    settings = app.extensions["vigie"].settings.model_copy(update={"reconcile_min_age_s": 0,
+                                                                    "reconcile_interval_s": 60})
+    jobs.use(settings, db=app.extensions["vigie"].db, redis=redis)
+    stop = threading.Event()
+    thread = start_reconciler(settings, stop)
+    deadline = time.monotonic() + 10
+    while not queue.pending_count(redis) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    thread.join(5)
+    assert queue.pending_count(redis) == 1
+    assert jobs.reconcile_if_due(60) is None  # another worker within the interval does nothing
+    work()
+    assert status_of(db, comment_id) == "approved"

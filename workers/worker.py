@@ -81,11 +81,13 @@ def start_reconciler(settings: Settings, stop: threading.Event) -> threading.Thr
     """Every ``reconcile_interval_s``, one worker (whichever takes the Redis lock) re-queues orphaned comments."""
 
     def loop() -> None:
-        while not stop.wait(settings.reconcile_interval_s):
+        while True:  # once at start (a restarted worker picks up what its predecessor left), then periodically
             try:
                 jobs.reconcile_if_due(settings.reconcile_interval_s)
             except Exception:
                 log.warning("reconciler run failed; will try again", exc_info=True)
+            if stop.wait(settings.reconcile_interval_s):
+                return
 
     thread = threading.Thread(target=loop, name="vigie-reconciler", daemon=True)
     thread.start()
