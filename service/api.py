@@ -61,7 +61,7 @@ def json_body() -> Any:
 def parse(model: type[BaseModel], data: Any, where: str = "") -> Any:
     """Validate ``data`` against ``model``; a 400 that names the offending field otherwise."""
     if not isinstance(data, dict):
-        raise ApiError(400, "invalid_request", f"{where or 'body'}: expected a JSON object")
+        raise ApiError(400, "invalid_request", f"{where.rstrip('.') or 'body'}: expected a JSON object")
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -32,6 +32,12 @@ class CommentIn(BaseModel):
     thread_url: Annotated[str, StringConstraints(max_length=2000)] | None = None
     parent_id: Short | None = Field(None, description="External id of the comment this one replies to.")
     language: Annotated[str, StringConstraints(max_length=16)] | None = None
+
+    @field_validator("external_id", "author_id", "author_name", "thread_id", "thread_url", "parent_id", "language")
+    @classmethod
+    def _blank_is_absent(cls, value: str | None) -> str | None:
+        """An empty id is no id: two comments sent with ``"external_id": ""`` are two comments."""
+        return value or None
 
 
 def check_text(text: str, max_chars: int) -> str | None:

@@ -84,6 +84,12 @@ def test_retry_with_same_external_id_returns_the_existing_comment(client, site, 
     assert db.scalar(select(func.count()).select_from(Comment)) == 2
 
 
+def test_blank_external_ids_are_not_merged(client, site, db):
+    first = post(client, site, {"text": BENIGN, "external_id": "  "}).get_json()
+    second = post(client, site, {"text": BENIGN, "external_id": ""}).get_json()
+    assert first["id"] != second["id"] and first["external_id"] is None and second["created"] is True
+
+
 def test_hostile_text_is_stored_and_returned_verbatim(client, site, db):
     text = "<script>alert('x')</script> '; DROP TABLE comments; -- $(rm -rf /) {{7*7}} \u202e émoji 🙂"
     accepted = post(client, site, {"text": text}).get_json()
@@ -118,6 +124,7 @@ def test_missing_or_bad_api_key_is_401(client, site):
     ({"comments": [{"text": "ok"}], "extra": 1}, "unknown_field", "extra"),
     ({"comments": [{"text": "ok"}, {"text": "ok", "colour": "red"}]}, "unknown_field", "comments.1.colour"),
     ({"comments": [{"text": "ok"}, {"text": ""}]}, "invalid_request", "comments.1.text"),
+    ({"comments": [{"text": "ok"}, "not an object"]}, "invalid_request", "comments.1:"),
 ])
 def test_invalid_bodies_are_400_naming_the_field(client, site, db, body, code, field):
     response = post(client, site, body)
