@@ -168,7 +168,7 @@ def test_body_over_the_size_limit_is_413(client, site, settings):
     body = json.dumps({"text": "a" * (settings.max_body_bytes + 10)})
     response = client.post("/api/v1/comments", data=body, headers=site.headers, content_type="application/json")
     assert response.status_code == 413
-    assert error_of(response)["code"]
+    assert error_of(response)["code"] == "request_entity_too_large"
 
 
 # ------------------------------------------------------------------------------------------------- reading
