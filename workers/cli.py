@@ -40,8 +40,7 @@ def _load(model_name, device, quantize, threads):
 def _read_texts(path: str, text_column: str):
     """(texts, rows) from a CSV with a text column, or one text per line from stdin ('-')."""
     if path == "-":
-        texts = [line.rstrip("\n").rstrip("\r") for line in sys.stdin]
-        texts = [t for t in texts if t.strip()]
+        texts = sys.stdin.read().splitlines()  # one output line per input line, blank lines included
         return texts, [None] * len(texts)
     with open(path, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
