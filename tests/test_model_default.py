@@ -104,3 +104,14 @@ def test_int8_scores_stay_close(vigie, model_cache):
     assert q.version.endswith("+int8")
     a, b = vigie.predict([TOXIC, CLEAN]), q.predict([TOXIC, CLEAN])
     assert abs(a[0]["toxicity"] - b[0]["toxicity"]) < 0.15 and b[0]["toxicity"] > b[1]["toxicity"] + 0.5
+
+
+def test_inference_sees_the_same_tokens_as_training(vigie):
+    """A short comment is scored on exactly the token ids the model was trained on (prefix and first word kept)."""
+    from workers.model.train import encode_texts
+
+    texts = ["Bonjour", "", "  espaces devant", "Quel connard", TOXIC]
+    windows, owner = vigie._windows(texts)
+    assert owner == list(range(len(texts)))
+    assert windows == encode_texts(vigie.tokenizer, texts, 128)
+    assert vigie.predict(["Bonjour"])[0] != vigie.predict([""])[0]

@@ -205,15 +205,20 @@ class VigieScorer(Scorer):
         self.overlap = int(conf.get("chunk_overlap", 32))
         self.prefix = conf.get("prefix", "query: ")
         self.pad_id = 1
-        pe = self.tokenizer.encode(self.prefix).ids  # <s> ▁query : </s>
+        # "query: Bonjour" -> <s> ▁que ry : ▁Bonjour </s>: the prefix's trailing space belongs to the next word,
+        # so the prefix tokens are those of "query:" (checked against every encoding in _windows)
+        pe = self.tokenizer.encode(self.prefix.rstrip()).ids
         self.bos, self.eos, self.prefix_ids = pe[0], pe[-1], pe[1:-1]
 
     def _windows(self, texts):
         encs = self.tokenizer.encode_batch([self.prefix + t for t in texts])
         window = self.max_length - 2 - len(self.prefix_ids)
         wins, owner = [], []
+        k = len(self.prefix_ids)
         for i, e in enumerate(encs):
-            content = e.ids[1 + len(self.prefix_ids): -1]
+            if e.ids[1: 1 + k] != self.prefix_ids:
+                raise RuntimeError(f"unexpected tokenization of the prefix in {texts[i][:40]!r}")
+            content = e.ids[1 + k: -1]
             for c in _chunks(content, window, self.overlap):
                 wins.append([self.bos] + self.prefix_ids + c + [self.eos])
                 owner.append(i)
