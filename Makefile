@@ -35,11 +35,15 @@ tests/node/node_modules/.installed: tests/node/package.json tests/node/package-l
 	npm ci --prefix tests/node --no-audit --no-fund
 	touch $@
 
-# Debian packages: the venv module, Chromium (the dashboard's browser tests drive it with Playwright) and npm.
+# Debian packages: Chromium (the dashboard's browser tests drive it with Playwright), and the venv module and npm
+# only where they are missing (a NodeSource nodejs already carries npm and conflicts with Debian's npm package).
 system-deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	pkgs="chromium"; \
+	$(PYTHON) -m venv --help >/dev/null 2>&1 || pkgs="$$pkgs python3-venv"; \
+	command -v npm >/dev/null 2>&1 || pkgs="$$pkgs nodejs npm"; \
 	$$SUDO apt-get update -qq && \
-	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends python3-venv chromium nodejs npm
+	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$pkgs
 
 migrate: install
 	$(BIN)/vigie migrate
