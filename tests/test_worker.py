@@ -92,6 +92,22 @@ def test_stored_result_has_scores_model_and_latency(app, site, work, db, scorer)
     assert result.spans and all(TOXIC[s["start"]:s["end"]] == s["text"] for s in result.spans)
 
 
+def test_explanations_wait_while_comments_wait_for_a_decision(app, site, work, db):
+    from rq.registry import ScheduledJobRegistry
+
+    [flagged] = accept(app, site.id, [TOXIC])
+    work(queues=["score"])
+    [waiting] = accept(app, site.id, [BENIGN])  # arrives before the explanation runs
+    assert jobs.explain([flagged]) == 0  # steps aside for the waiting comment...
+    redis = app.extensions["vigie"].redis
+    assert len(ScheduledJobRegistry(queue.EXPLAIN_QUEUE, connection=redis)) == 1  # ...and comes back later
+    work()  # the waiting comment is decided, then the explanation queued after its decision runs
+    assert db.get(Comment, waiting).status == "approved"
+    db.expire_all()
+    assert db.get(Comment, flagged).result.spans
+    assert jobs.explain([flagged]) == 0  # the deferred copy finds the work done
+
+
 def test_two_workers_share_a_backlog_without_scoring_a_comment_twice(app, site, work, scorer, db):
     import threading
 

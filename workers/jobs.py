@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 INFLIGHT_KEY = "vigie:inflight"
 RECONCILE_LOCK = "vigie:reconcile-lock"
 EXPLAIN_TOP_K = 5
+EXPLAIN_DEFER_S = 1  # an explanation due while comments wait for a decision is retried this much later
 
 # Pop up to N ids from the pending set and mark them in flight, atomically (two workers never take the same id).
 _TAKE_SCRIPT = """
@@ -200,8 +201,15 @@ def _score_in(session: Session, svc: Vigie, ids: list[int]) -> tuple[int, list[i
 @validate_call
 def explain(comment_ids: list[PositiveInt]) -> int:
     """Store the spans that raised each comment's toxicity score (``ModelResult.spans``) where still missing.
-    A comment whose explanation fails keeps its decision and simply has no spans. Returns how many were stored."""
+    While comments wait for a decision the job steps aside (rescheduled a second later by the rq scheduler), so
+    under load explanations use idle time only. A comment whose explanation fails keeps its decision and simply has
+    no spans. Returns how many were stored."""
     svc = services()
+    if queue.pending_count(svc.redis):  # comments are waiting for a decision: they come first
+        queue.queue(queue.EXPLAIN_QUEUE, svc.redis).enqueue_in(
+            timedelta(seconds=EXPLAIN_DEFER_S), "workers.jobs.explain", comment_ids, job_timeout=600,
+            result_ttl=60, failure_ttl=7 * 86400)
+        return 0
     scorer = runtime.get_scorer(svc.settings)
     if not hasattr(scorer, "explain"):
         return 0
