@@ -1,29 +1,20 @@
 """The Flask application factory."""
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 from typing import Any
 
 from flask import Flask
 
-from service import context, errors
+from service import api, context, dashboard, errors, health, security
 from service.config import Settings
 from service.context import Vigie
+from service.integrations import coral, perspective, webhooks_in
 from service.queue import connect
 from service.storage.db import Database
 
 # One blueprint (or group) per surface; each module exposes init_app(app).
-SURFACES = (
-    "service.security",
-    "service.health",
-    "service.api",
-    "service.dashboard",
-    "service.integrations.perspective",
-    "service.integrations.coral",
-    "service.integrations.webhooks_in",
-)
+SURFACES = (security, health, api, dashboard, perspective, coral, webhooks_in)
 
 
 def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
@@ -45,7 +36,6 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
                                     redis=connect(settings))
     context.init_app(app)
     errors.init_app(app)
-    for name in SURFACES:
-        if importlib.util.find_spec(name) is not None:
-            importlib.import_module(name).init_app(app)
+    for surface in SURFACES:
+        surface.init_app(app)
     return app
