@@ -30,6 +30,24 @@ def validation_message(exc: ValidationError) -> tuple[str, list[dict]]:
     return f"{first['field']}: {first['message']}", details
 
 
+def parse_json_body(raw: bytes, model):
+    """Validate a raw JSON body (signed endpoints read the raw bytes first) into a pydantic ``model``; any problem
+    is a 400 ``ApiError`` naming the field."""
+    import json
+
+    try:
+        payload = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "invalid_json", "body: not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise ApiError(400, "invalid_request", "body: expected a JSON object")
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        message, details = validation_message(exc)
+        raise ApiError(400, "invalid_request", message, details=details) from None
+
+
 def wants_html() -> bool:
     """Dashboard pages get HTML error pages; everything else gets JSON."""
     path = request.path

@@ -6,16 +6,15 @@ with an ``ExternalModerationResponse`` (status and flags from the site's policy)
 worker answered in time; the comment is then queued and decided like any other."""
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify, request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from service.context import db_session, vigie
-from service.errors import ApiError, validation_message
+from service.errors import ApiError, parse_json_body
 from service.ingest import CommentIn, schedule, store
 from service.integrations import signing, sync
 from service.integrations.recording import decide_scored, valid_text
@@ -109,17 +108,7 @@ def _moderate(site: Site | None):
     started = time.perf_counter()
     raw = request.get_data(cache=False)
     site = _verify(site, raw)
-    try:
-        payload = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "invalid_json", "body: not valid JSON") from None
-    if not isinstance(payload, dict):
-        raise ApiError(400, "invalid_request", "body: expected a JSON object")
-    try:
-        req = ExternalModerationRequest.model_validate(payload)
-    except ValidationError as exc:
-        message, details = validation_message(exc)
-        raise ApiError(400, "invalid_request", message, details=details) from None
+    req = parse_json_body(raw, ExternalModerationRequest)
     settings = vigie().settings
     text = req.comment.body
     if len(text) > settings.max_text_chars:

@@ -8,14 +8,12 @@ wrong signature or a replayed request (same timestamp and signature seen in the 
 answer is 202 like the REST API's."""
 from __future__ import annotations
 
-import json
 
 from flask import Blueprint, Flask, jsonify, request
-from pydantic import ValidationError
 from sqlalchemy import select
 
 from service.context import db_session, vigie
-from service.errors import ApiError, validation_message
+from service.errors import ApiError, parse_json_body
 from service.ingest import CommentIn, check_text, schedule, store
 from service.integrations import signing
 from service.integrations.recording import valid_text
@@ -46,17 +44,7 @@ def _verified_site(slug: str, body: bytes) -> Site:
 def receive(slug: str):
     body = request.get_data(cache=False)
     site = _verified_site(slug, body)
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "invalid_json", "body: not valid JSON") from None
-    if not isinstance(payload, dict):
-        raise ApiError(400, "invalid_request", "body: expected a JSON object")
-    try:
-        item = CommentIn.model_validate(payload)
-    except ValidationError as exc:
-        message, details = validation_message(exc)
-        raise ApiError(400, "invalid_request", message, details=details) from None
+    item = parse_json_body(body, CommentIn)
     problem = check_text(item.text, vigie().settings.max_text_chars)
     if problem is None and not valid_text(item.text):
         problem = "text: must not contain unpaired surrogates"
