@@ -7,6 +7,7 @@ import logging
 from flask import Blueprint, Flask, jsonify
 from sqlalchemy import text
 
+from core.queues import live_model_workers, pending_count
 from service.context import vigie
 
 log = logging.getLogger(__name__)
@@ -39,9 +40,6 @@ def readyz():
         services.redis.ping()
 
     def workers():
-        from service.queue import pending_count
-        from workers.worker import live_model_workers
-
         live = live_model_workers(services.redis)
         if not live:
             raise RuntimeError("no live worker on the score queue (start one with `vigie worker`)")

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 
-from service.storage.models import AuditEntry, Comment
+from core.storage.models import AuditEntry, Comment
 from tests.dashboard_support import PASSWORD, add_comment, add_user, csrf_from, login
 
 
@@ -97,7 +97,7 @@ def _arrange_queue(db, site_id, other_site_id):
 
 
 def test_queue_counts_cursor_pages_and_filters(client, app, site, db):
-    from service.keys import create_site
+    from core.keys import create_site
 
     other, _, _ = create_site(db, "ouest-test", "Ouest (test)")
     ids = _arrange_queue(db, site.id, other.id)
@@ -238,7 +238,7 @@ def test_stats_are_aggregated_per_day_source_score_and_overturn(client, app, sit
 
 
 def test_a_moderator_decision_is_sent_to_the_sites_callback(client, app, site, db):
-    from service.storage.models import Site, WebhookDelivery
+    from core.storage.models import Site, WebhookDelivery
 
     db.get(Site, site.id).callback_url = "https://example.org/vigie-hook"
     comment = add_comment(db, site.id, "texte limite")

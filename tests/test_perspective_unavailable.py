@@ -6,8 +6,8 @@ import json
 
 from sqlalchemy import func, select
 
-from service.queue import PENDING_KEY
-from service.storage.models import Comment
+from core.queues import PENDING_KEY
+from core.storage.models import Comment
 from tests.integration_support import coral_signed
 from tests.test_coral import BENIGN, TOXIC, moderation_request
 

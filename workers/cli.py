@@ -1,7 +1,9 @@
-"""Model commands: ``vigie score``, ``vigie eval``, ``vigie train``, ``vigie explain``, ``vigie model ...``.
+"""Worker-side commands: ``vigie worker`` and the model commands ``vigie score``, ``vigie eval``, ``vigie train``,
+``vigie explain``, ``vigie model ...``.
 
-The root ``vigie`` group (service/cli.py) adds every command of ``MODEL_COMMANDS``.
-Standalone: ``python -m workers.cli score -``.
+The root ``vigie`` group (core/cli.py) adds every command of ``COMMANDS`` (entry point ``vigie.commands``).
+Standalone: ``python -m workers.cli score -``. The model's heavy modules (torch, transformers) are imported inside
+the commands that use them, so ``vigie --help`` and the service's commands start without them.
 """
 from __future__ import annotations
 
@@ -10,6 +12,10 @@ import json
 import sys
 
 import click
+
+from core.queues import QUEUE_ALIASES
+from core.settings import Settings
+from workers import worker as worker_process
 
 DEFAULT_MODEL_HELP = "model name, Vigie artifact folder or Hugging Face id/path [env VIGIE_MODEL, default vigie-fr-toxicity]"
 
@@ -255,7 +261,22 @@ def model_info(model_name, device, quantize, threads):
     click.echo(json.dumps({"name": s.name, "version": s.version, "labels": s.labels, "threshold": s.threshold}))
 
 
+@click.command("worker")
+@click.option("--queues", "-q", multiple=True,
+              help="Queues in priority order (names or " + ", ".join(QUEUE_ALIASES) + "; repeat or "
+                   "comma-separate). Default: vigie-sync, vigie-score, vigie-explain. `--queues webhooks` runs a "
+                   "worker without the model.")
+@click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
+def worker_command(queues: tuple[str, ...], burst: bool) -> None:
+    """Run a worker (loads the model once when it serves the score or sync queue)."""
+    settings = Settings()
+    settings.ensure_data_dir()
+    worker_process.configure_logging(settings.log_level)
+    worker_process.run(settings, queues or None, burst=burst)
+
+
 MODEL_COMMANDS = [score_command, eval_command, explain_command, train_command, model_group]
+COMMANDS = [worker_command, *MODEL_COMMANDS]
 
 
 @click.group()

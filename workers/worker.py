@@ -1,10 +1,11 @@
 """The worker process (``vigie worker``): an rq ``SimpleWorker`` (no fork per job, so the model is loaded once per
 process and shared by every job) on the sync, score and explain queues by default, with the rq scheduler (retries with
-backoff), a reconciler thread guarded by a Redis lock, and job-aware logging. ``--queues webhooks`` runs a
-model-free worker for outgoing callbacks.
+backoff), a reconciler thread guarded by a Redis lock (core/reconcile.py), and job-aware logging. ``--queues
+webhooks`` runs a model-free worker for outgoing callbacks.
 
-Its heartbeat is rq's worker registration: ``/readyz`` asks ``Worker.all`` for a live worker on the score queue.
-A model worker registers only after its model is loaded, so "registered" means "ready to score".
+The process builds its ``Services`` (settings, database, Redis) once; ``ServicesJob`` hands them to every job as its
+first argument. Its heartbeat is rq's worker registration: ``/readyz`` asks ``Worker.all`` for a live worker on the
+score queue. A model worker registers only after its model is loaded, so "registered" means "ready to score".
 """
 from __future__ import annotations
 
@@ -13,37 +14,35 @@ import os
 import socket
 import threading
 import uuid
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from rq import Queue, SimpleWorker, get_current_job
+from rq.job import Job
 from rq.registry import FailedJobRegistry
 
-from service import queue
-from service.config import Settings
-from workers import jobs, runtime
+from core import queues, reconcile
+from core.services import Services, build
+from core.settings import Settings
+from workers import runtime
 
 log = logging.getLogger(__name__)
-
-# Sync scoring (Perspective, Coral) first, then batches, then the spans of flagged comments.
-DEFAULT_QUEUES = (queue.SYNC_QUEUE, queue.SCORE_QUEUE, queue.EXPLAIN_QUEUE)
-MODEL_QUEUES = frozenset({queue.SYNC_QUEUE, queue.SCORE_QUEUE, queue.EXPLAIN_QUEUE})
-ALL_QUEUES = (*DEFAULT_QUEUES, queue.WEBHOOK_QUEUE)
-QUEUE_ALIASES = {"sync": queue.SYNC_QUEUE, "score": queue.SCORE_QUEUE, "explain": queue.EXPLAIN_QUEUE,
-                 "webhooks": queue.WEBHOOK_QUEUE}
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(job)s]: %(message)s"
 
 
-def queue_names(names: Iterable[str] | None) -> list[str]:
-    """Full queue names from names or aliases (``sync``, ``score``, ``webhooks``), in priority order."""
-    out: list[str] = []
-    for name in names or DEFAULT_QUEUES:
-        for part in str(name).split(","):
-            part = part.strip()
-            if part:
-                full = QUEUE_ALIASES.get(part, part)
-                if full not in out:
-                    out.append(full)
-    return out or list(DEFAULT_QUEUES)
+class ServicesJob(Job):
+    """An rq job run with the worker's services: ``func(services, *args, **kwargs)``. ``bind`` makes the class a
+    worker uses (``services`` is set on it, once per worker)."""
+
+    services: Services | None = None
+
+    @classmethod
+    def bind(cls, services: Services) -> type[ServicesJob]:
+        return type("BoundServicesJob", (cls,), {"services": services})
+
+    def _execute(self) -> Any:  # rq calls it to run the function with the job's arguments
+        if self.services is None:
+            raise RuntimeError("a Vigie job runs in a worker built by workers.worker.build_worker")
+        return self.func(self.services, *self.args, **self.kwargs)
 
 
 class JobLogFilter(logging.Filter):
@@ -67,26 +66,30 @@ def configure_logging(level: str) -> None:
     root.setLevel(level)
 
 
-def worker_name(queues: Sequence[str]) -> str:
-    kind = "model" if MODEL_QUEUES.intersection(queues) else "webhooks"
+def worker_name(queue_names: Sequence[str]) -> str:
+    kind = "model" if queues.MODEL_QUEUES.intersection(queue_names) else "webhooks"
     return f"vigie-{kind}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
-def build_worker(connection, queues: Sequence[str], name: str | None = None) -> SimpleWorker:
-    return SimpleWorker([Queue(q, connection=connection) for q in queues], connection=connection,
-                        name=name or worker_name(queues), default_result_ttl=60)
+def build_worker(services: Services, queue_names: Sequence[str], name: str | None = None) -> SimpleWorker:
+    connection = services.redis
+    return SimpleWorker([Queue(q, connection=connection) for q in queue_names], connection=connection,
+                        name=name or worker_name(queue_names), default_result_ttl=queues.RESULT_TTL_S,
+                        job_class=ServicesJob.bind(services))
 
 
-def start_reconciler(settings: Settings, stop: threading.Event) -> threading.Thread:
-    """Every ``reconcile_interval_s``, one worker (whichever takes the Redis lock) re-queues orphaned comments."""
+def start_reconciler(services: Services, stop: threading.Event) -> threading.Thread:
+    """Every ``reconcile_interval_s``, one worker (whichever takes the Redis lock) re-queues orphaned comments and
+    deliveries that were never queued."""
+    interval = services.settings.reconcile_interval_s
 
     def loop() -> None:
         while True:  # once at start (a restarted worker picks up what its predecessor left), then periodically
             try:
-                jobs.reconcile_if_due(settings.reconcile_interval_s)
+                reconcile.reconcile_if_due(services, interval)
             except Exception:
                 log.warning("reconciler run failed; will try again", exc_info=True)
-            if stop.wait(settings.reconcile_interval_s):
+            if stop.wait(interval):
                 return
 
     thread = threading.Thread(target=loop, name="vigie-reconciler", daemon=True)
@@ -94,48 +97,42 @@ def start_reconciler(settings: Settings, stop: threading.Event) -> threading.Thr
     return thread
 
 
-def run(settings: Settings, queues: Iterable[str] | None = None, burst: bool = False,
-        with_scheduler: bool = True, reconcile: bool = True) -> bool:
+def run(settings: Settings, queue_names: Iterable[str] | None = None, burst: bool = False,
+        with_scheduler: bool = True, reconcile_periodically: bool = True) -> bool:
     """Run a worker until stopped (or, with ``burst``, until its queues are empty)."""
-    names = queue_names(queues)
-    connection = queue.connect(settings)
-    jobs.use(settings, redis=connection)
-    if MODEL_QUEUES.intersection(names):
+    names = queues.queue_names(queue_names)
+    services = build(settings)
+    if queues.MODEL_QUEUES.intersection(names):
         scorer = runtime.get_scorer(settings)  # load before registering: a registered worker is ready to score
         scorer.predict(["Merci pour cet article."])  # the first forward pass is slow: not on a caller's clock
         log.info("model loaded; listening on %s", ", ".join(names))
     stop = threading.Event()
-    if reconcile and not burst:
-        start_reconciler(settings, stop)
+    if reconcile_periodically and not burst:
+        start_reconciler(services, stop)
     try:
-        worker = build_worker(connection, names)
+        worker = build_worker(services, names)
         return worker.work(burst=burst, with_scheduler=with_scheduler, logging_level=settings.log_level,
                            log_format=LOG_FORMAT)
     finally:
         stop.set()
 
 
-def run_burst(connection, queues: Iterable[str] | None = None, raise_failures: bool = True) -> int:
-    """Run every queued job in this process until the queues are empty (tests, ``vigie reconcile --now``).
-    Jobs use whatever ``workers.jobs.use`` and ``workers.runtime.set_scorer`` installed. Returns the number of
-    failed jobs; with ``raise_failures`` a job failure raises with the job's traceback."""
-    names = queue_names(queues)
+def run_burst(services: Services, queue_names: Iterable[str] | None = None, raise_failures: bool = True) -> int:
+    """Run every queued job in this process with ``services`` until the queues are empty (tests, and
+    ``vigie worker --burst``). The model is the one ``workers.runtime`` holds. Returns the number of failed jobs;
+    with ``raise_failures`` a job failure raises with the job's traceback."""
+    connection = services.redis
+    names = queues.queue_names(queue_names)
     registries = [FailedJobRegistry(name, connection=connection) for name in names]
     before = {job_id for r in registries for job_id in r.get_job_ids()}
-    worker = build_worker(connection, names, name=f"vigie-burst-{uuid.uuid4().hex[:8]}")
+    worker = build_worker(services, names, name=f"vigie-burst-{uuid.uuid4().hex[:8]}")
     worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
     failed = [job_id for r in registries for job_id in r.get_job_ids() if job_id not in before]
     if failed and raise_failures:
-        from rq.job import Job
-
         details = []
         for job_id in failed:
             job = Job.fetch(job_id, connection=connection)
-            details.append(f"{job.func_name}({job_id}):\n{job.latest_result().exc_string if job.latest_result() else ''}")
+            result = job.latest_result()
+            details.append(f"{job.func_name}({job_id}):\n{result.exc_string if result else ''}")
         raise RuntimeError("job(s) failed in burst run:\n" + "\n".join(details))
     return len(failed)
-
-
-def live_model_workers(connection) -> list[SimpleWorker]:
-    """Registered workers listening on the score queue (rq removes a worker whose heartbeat expired)."""
-    return [w for w in SimpleWorker.all(connection=connection) if queue.SCORE_QUEUE in w.queue_names()]

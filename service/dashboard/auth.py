@@ -10,9 +10,10 @@ from flask import flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 from redis.exceptions import RedisError
 
+from core.queues import LOGIN_FAILURES_PREFIX
 from service.accounts import authenticate
 from service.context import db_session, vigie
-from service.dashboard import bp
+from service.dashboard.blueprint import bp
 from service.security import SessionUser
 
 
@@ -23,7 +24,7 @@ FAILURE_WINDOW_S = 15 * 60
 
 def _failure_key(username: str) -> str:
     who = hashlib.sha256(f"{request.remote_addr}|{username.strip().lower()}".encode()).hexdigest()[:32]
-    return f"vigie:login-failures:{who}"
+    return f"{LOGIN_FAILURES_PREFIX}{who}"
 
 
 def _too_many_failures(username: str) -> bool:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-LABELS = ["toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack"]
+from workers.model import LABELS  # one definition: core.vocabulary
 NAN = float("nan")
 
 FRENCH_FILES = ["toxifrench_forum_500.csv", "mlma_fr.csv", "ftr_racism.csv", "jigsaw_fr_mt.csv"]
