@@ -300,3 +300,17 @@ def test_nul_characters_in_queries_and_forms_get_a_400(client, app, site):
     comment_query = client.post("/actions/decide", json={"ids": [1], "status": "approved", "query": "q=%00"},
                                 headers={"X-CSRFToken": token})
     assert comment_query.status_code == 404  # no such comment; the odd query did no harm
+
+
+def test_a_reason_given_through_the_api_is_shown_in_the_audit_log(client, app, site, db):
+    """The API and the dashboard record a moderator's reason in one shape, and the dashboard renders it."""
+    comment = add_comment(db, site.id, "texte à juger")
+    db.commit()
+    answer = client.post(f"/api/v1/comments/{comment.id}/decision", headers=site.headers,
+                         json={"decision": "reject", "reason": "Hors sujet", "moderator": "Camille"})
+    assert answer.status_code == 200
+    assert answer.get_json()["decision"]["reasons"] == [{"kind": "reason", "text": "Hors sujet"}]
+    add_user(app, "camille")
+    login(client, "camille")
+    audit = client.get("/audit?actor=moderator").text
+    assert '<span class="reason">Hors sujet</span>' in audit

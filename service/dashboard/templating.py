@@ -43,8 +43,6 @@ def reason_text(reason: Any) -> str:
         return f"{reason.get('list', 'word')} word “{reason.get('term', '')}”"
     if kind == "reason":  # a moderator's reason (core.vocabulary.moderator_reason)
         return str(reason.get("text", ""))
-    if kind == "moderator":  # the API's shape before 2026-12, still in older audit entries
-        return str(reason.get("reason", ""))
     return ", ".join(f"{k}: {v}" for k, v in reason.items())
 
 
