@@ -60,6 +60,8 @@ SYNC_RESULT_TTL_S = 30
 SYNC_JOB_TIMEOUT_S = 60
 SYNC_FAILURE_TTL_S = 300
 UNDO_TTL_S = 24 * 3600
+LOGIN_FAILURES_TTL_S = 15 * 60  # the window in which failed logins are counted
+SYNC_JOB_RESULT_TTL_S = 0  # a sync job's answer travels by its result key, not rq's result
 
 
 def webhook_job_timeout(webhook_timeout_s: float) -> int:

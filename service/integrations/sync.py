@@ -25,6 +25,7 @@ from rq import Queue
 from core.queues import (
     SYNC_FAILURE_TTL_S,
     SYNC_JOB,
+    SYNC_JOB_RESULT_TTL_S,
     SYNC_JOB_TIMEOUT_S,
     SYNC_PENDING_LIST,
     SYNC_QUEUE,
@@ -61,8 +62,9 @@ def score(redis, texts: list[str], timeout_ms: int) -> SyncScores:
         pipe.set(request_key, json.dumps({"texts": list(texts), "deadline": deadline}), px=timeout_ms + 1000)
         pipe.rpush(SYNC_PENDING_LIST, request_id)
         pipe.execute()
-        job = queue.enqueue(SYNC_JOB, request_id, ttl=max(1, math.ceil(timeout_ms / 1000)), result_ttl=0,
-                            failure_ttl=SYNC_FAILURE_TTL_S, job_timeout=SYNC_JOB_TIMEOUT_S)
+        job = queue.enqueue(SYNC_JOB, request_id, ttl=max(1, math.ceil(timeout_ms / 1000)),
+                            result_ttl=SYNC_JOB_RESULT_TTL_S, failure_ttl=SYNC_FAILURE_TTL_S,
+                            job_timeout=SYNC_JOB_TIMEOUT_S)
         remaining = deadline - time.time()
         answer = redis.blpop([result_key], timeout=remaining) if remaining > 0 else None
     except Exception as exc:  # Redis down or failing
