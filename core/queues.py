@@ -39,6 +39,8 @@ DELIVER_JOB = "workers.delivery.deliver"
 # ------------------------------------------------------------------------------------------------- keys
 PENDING_KEY = "vigie:pending"  # sorted set: comment ids waiting for a drain job (score: arrival time)
 INFLIGHT_KEY = "vigie:inflight"  # sorted set: ids a drain job holds (score: when taken)
+INFLIGHT_OWNER_KEY = "vigie:inflight-owner"  # hash: id a drain job holds -> name of the worker running that job
+ALIVE_KEY = "vigie:alive"  # sorted set: worker name -> last beat of its process (a thread, every ALIVE_BEAT_S)
 DRAIN_FLAG = "vigie:drain-queued"  # set while a drain job waits to start
 RECONCILE_LOCK = "vigie:reconcile-lock"  # one reconciler run per interval across all workers
 SYNC_PENDING_LIST = "vigie:sync:pending"  # list of sync request ids waiting for a sync job
@@ -62,6 +64,8 @@ SYNC_FAILURE_TTL_S = 300
 UNDO_TTL_S = 24 * 3600
 LOGIN_FAILURES_TTL_S = 15 * 60  # the window in which failed logins are counted
 SYNC_JOB_RESULT_TTL_S = 0  # a sync job's answer travels by its result key, not rq's result
+ALIVE_BEAT_S = 5  # a worker process records that it is alive this often
+ALIVE_STALE_S = 20  # ids held by a worker silent this long go back in the queue (it died: SIGKILL, OOM, power)
 
 
 def webhook_job_timeout(webhook_timeout_s: float) -> int:
@@ -127,3 +131,18 @@ def live_model_workers(connection: Redis) -> list[SimpleWorker]:
     """Registered workers listening on the score queue (rq removes a worker whose heartbeat expired). A model
     worker registers only once its model is loaded, so "registered" means "ready to score"."""
     return [w for w in SimpleWorker.all(connection=connection) if SCORE_QUEUE in w.queue_names()]
+
+
+def beat_alive(connection: Redis, worker_name: str) -> None:
+    """Record that a worker process is alive now (``ALIVE_KEY``); forget those gone for an hour."""
+    now = time.time()
+    pipe = connection.pipeline(transaction=False)
+    pipe.zadd(ALIVE_KEY, {worker_name: now})
+    pipe.zremrangebyscore(ALIVE_KEY, "-inf", now - 3600)
+    pipe.execute()
+
+
+def alive_workers(connection: Redis) -> set[str]:
+    """Names of worker processes that beat within ``ALIVE_STALE_S``."""
+    names = connection.zrangebyscore(ALIVE_KEY, time.time() - ALIVE_STALE_S, "+inf")
+    return {n.decode() if isinstance(n, bytes) else n for n in names}

@@ -1,7 +1,9 @@
 """The reconciler: what Redis lost or never got is queued again from the database, with no human action.
 
-* Pending comments that no job holds (Redis was down at ingest, a worker died holding them, Redis lost its data)
-  go back on the scoring queue; a lost drain job is replaced.
+* Pending comments that no live worker holds (Redis was down at ingest, a worker died holding them, Redis lost its
+  data) go back on the scoring queue; a lost drain job is replaced. A holder is dead when its process has not beaten
+  within ``queues.ALIVE_STALE_S`` (20 s): a SIGKILLed worker's batch is back in the queue within about 30 s, not
+  after the job timeout.
 * Webhook deliveries whose job was never queued (Redis was down when their decision committed) are queued.
 
 Every model worker runs it periodically (``vigie worker``; one run per interval across all workers, by a Redis
@@ -35,19 +37,24 @@ def reconcile(services: Services, min_age_s: float | None = None, limit: int = 1
         pending = list(session.scalars(select(Comment.id).where(Comment.status == Status.pending.value,
                                                                 Comment.received_at <= cutoff)
                                        .order_by(Comment.id).limit(limit)))
-    stale_before = time.time() - settings.job_timeout_s  # held longer than a job may run: its worker died
+    stale_before = time.time() - settings.job_timeout_s  # held longer than a job may run
+    alive = queues.alive_workers(redis) if pending else set()
     pipe = redis.pipeline()
     for comment_id in pending:
         pipe.zscore(queues.PENDING_KEY, str(comment_id))
         pipe.zscore(queues.INFLIGHT_KEY, str(comment_id))
+        pipe.hget(queues.INFLIGHT_OWNER_KEY, str(comment_id))
     answers = pipe.execute() if pending else []
     orphans = []
     for index, comment_id in enumerate(pending):
-        waiting, held_since = answers[2 * index], answers[2 * index + 1]
-        if waiting is None and (held_since is None or held_since < stale_before):
+        waiting, held_since, owner = answers[3 * index: 3 * index + 3]
+        owner = owner.decode() if isinstance(owner, bytes) else owner
+        holder_dead = owner is not None and owner not in alive  # its process stopped beating: SIGKILL, OOM...
+        if waiting is None and (held_since is None or held_since < stale_before or holder_dead):
             orphans.append(comment_id)
     if orphans:
         redis.zrem(queues.INFLIGHT_KEY, *[str(i) for i in orphans])
+        redis.hdel(queues.INFLIGHT_OWNER_KEY, *[str(i) for i in orphans])
         queues.schedule(redis, orphans, settings.job_timeout_s)
         log.info("reconciler re-queued %d pending comment(s)", len(orphans))
     if queues.pending_count(redis) and queues.queue(queues.SCORE_QUEUE, redis).count == 0:

@@ -68,6 +68,22 @@ def test_comments_held_by_a_dead_worker_are_rescheduled(client, site, work, db, 
     assert [status_of(db, i) for i in ids] == ["approved"] * 3
 
 
+def test_comments_held_by_a_killed_worker_are_rescheduled_once_it_stops_beating(client, site, work, db, redis,
+                                                                                  reconcile):
+    """A SIGKILLed worker cannot release what it holds: its process stops beating, and that is enough (within
+    ALIVE_STALE_S), without waiting for the job timeout. A live holder keeps its ids."""
+    ids = [client.post("/api/v1/comments", json={"text": TEXT}, headers=site.headers).get_json()["id"]
+           for _ in range(2)]
+    queue.beat_alive(redis, "vigie-model-alive")
+    assert jobs.take(redis, 1, owner="vigie-model-alive") == ids[:1]
+    redis.zadd(queue.ALIVE_KEY, {"vigie-model-killed": time.time() - queue.ALIVE_STALE_S - 1})  # its last beat
+    assert jobs.take(redis, 1, owner="vigie-model-killed") == ids[1:]
+    assert reconcile(min_age_s=0) == 1  # the killed worker's comment, at once; the live worker keeps its own
+    assert queue.pending_count(redis) == 1
+    work()
+    assert status_of(db, ids[1]) == "approved" and status_of(db, ids[0]) == "pending"
+
+
 def test_a_lost_drain_job_is_replaced(client, site, work, db, redis, reconcile):
     comment_id = client.post("/api/v1/comments", json={"text": TEXT}, headers=site.headers).get_json()["id"]
     queue.queue(queue.SCORE_QUEUE, redis).empty()  # the job vanished (worker killed); the id is still queued

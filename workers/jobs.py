@@ -7,9 +7,10 @@ them); the rest is what was queued, validated by pydantic. Jobs carry no texts: 
 forward pass and decides each through ``core.decisions.apply_scores`` (the site's compiled policy, one result and
 one decision per comment).
 
-Ids a drain job holds are kept in ``vigie:inflight`` (scored by the time they were taken) until their decisions are
-committed. The reconciler (core/reconcile.py) re-adds pending comments that are neither waiting in
-``vigie:pending`` nor held by a running job (or were held longer than the job timeout, i.e. by a worker that died).
+Ids a drain job holds are kept in ``vigie:inflight`` (scored by the time they were taken, with the holding worker's
+name in ``vigie:inflight-owner``) until their decisions are committed. The reconciler (core/reconcile.py) re-adds
+pending comments that are neither waiting in ``vigie:pending`` nor held by a live worker (one whose process beat
+within ``ALIVE_STALE_S``), or that were held longer than the job timeout.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import time
 from datetime import timedelta
 
 from pydantic import ConfigDict, PositiveInt, SkipValidation, validate_call
+from rq import get_current_job
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
@@ -34,12 +36,14 @@ EXPLAIN_TOP_K = 5
 # The job's arguments are validated; the worker's services are passed through as they are.
 _JOB_ARGS = ConfigDict(arbitrary_types_allowed=True)
 
-# Pop up to N ids from the pending set and mark them in flight, atomically (two workers never take the same id).
+# Pop up to N ids from the pending set and mark them in flight with their holder, atomically (two workers never
+# take the same id; the reconciler re-queues the ids of a holder that stopped beating).
 _TAKE_SCRIPT = """
 local items = redis.call('ZPOPMIN', KEYS[1], ARGV[1])
 local ids = {}
 for i = 1, #items, 2 do
   redis.call('ZADD', KEYS[2], ARGV[2], items[i])
+  if ARGV[3] ~= '' then redis.call('HSET', KEYS[3], items[i], ARGV[3]) end
   ids[#ids + 1] = items[i]
 end
 return ids
@@ -47,9 +51,10 @@ return ids
 
 
 # ------------------------------------------------------------------------------------------------------ drain
-def take(redis, limit: int) -> list[int]:
-    """Atomically take up to ``limit`` queued ids and mark them in flight."""
-    raw = redis.eval(_TAKE_SCRIPT, 2, queues.PENDING_KEY, queues.INFLIGHT_KEY, limit, time.time())
+def take(redis, limit: int, owner: str | None = None) -> list[int]:
+    """Atomically take up to ``limit`` queued ids and mark them in flight, held by worker ``owner``."""
+    raw = redis.eval(_TAKE_SCRIPT, 3, queues.PENDING_KEY, queues.INFLIGHT_KEY, queues.INFLIGHT_OWNER_KEY, limit,
+                     time.time(), owner or "")
     return [int(x) for x in raw]
 
 
@@ -58,6 +63,7 @@ def release(redis, ids: list[int], requeue: bool = False) -> None:
         return
     pipe = redis.pipeline()
     pipe.zrem(queues.INFLIGHT_KEY, *[str(i) for i in ids])
+    pipe.hdel(queues.INFLIGHT_OWNER_KEY, *[str(i) for i in ids])
     if requeue:
         pipe.zadd(queues.PENDING_KEY, {str(i): time.time() for i in ids}, nx=True)
     pipe.execute()
@@ -70,10 +76,12 @@ def drain(svc: SkipValidation[Services], limit: PositiveInt | None = None) -> di
     settings, redis = svc.settings, svc.redis
     redis.delete(queues.DRAIN_FLAG)  # from now on, new arrivals enqueue a fresh drain job
     size = limit or settings.batch_size
-    ids = take(redis, size)
+    job = get_current_job()
+    owner = job.worker_name if job is not None else None
+    ids = take(redis, size, owner)
     if len(ids) < size and settings.batch_wait_ms:
         time.sleep(settings.batch_wait_ms / 1000)  # a short wait lets a burst fill the batch
-        ids += take(redis, size - len(ids))
+        ids += take(redis, size - len(ids), owner)
     if queues.pending_count(redis):
         queues.ensure_drain(redis, settings.job_timeout_s)
     if not ids:
@@ -122,17 +130,26 @@ def score_comments(svc: Services, ids: list[int]) -> tuple[int, list[int]]:
 
 
 def _score_in(session: Session, svc: Services, ids: list[int]) -> tuple[int, list[int]]:
-    stmt = (select(Comment).where(Comment.id.in_(ids), Comment.status == Status.pending.value)
-            .options(selectinload(Comment.site), selectinload(Comment.result)).order_by(Comment.id))
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True, of=Comment)  # another worker holding a row keeps it
-    comments = list(session.scalars(stmt))
-    if not comments:
+    # Read the texts and let go of the database before inference: no transaction (and no row lock) stays open
+    # while the model runs, so a worker that dies mid-batch leaves nothing locked behind it.
+    texts = dict(session.execute(select(Comment.id, Comment.text).where(
+        Comment.id.in_(ids), Comment.status == Status.pending.value)).tuples().all())
+    session.rollback()
+    if not texts:
         return 0, []
     scorer = runtime.get_scorer(svc.settings)
+    order = sorted(texts)
     started = time.perf_counter()
-    all_scores = scorer.predict([c.text for c in comments])
-    latency_ms = (time.perf_counter() - started) * 1000 / len(comments)
+    scored = dict(zip(order, scorer.predict([texts[i] for i in order])))
+    latency_ms = (time.perf_counter() - started) * 1000 / len(order)
+    # Then decide, in one short transaction, those still pending (another worker or a moderator may have decided
+    # some meanwhile; on PostgreSQL a row another transaction holds is skipped and stays with that transaction).
+    stmt = (select(Comment).where(Comment.id.in_(order), Comment.status == Status.pending.value)
+            .options(selectinload(Comment.site), selectinload(Comment.result)).order_by(Comment.id))
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True, of=Comment)
+    comments = list(session.scalars(stmt))
+    all_scores = [scored[c.id] for c in comments]
     threshold = getattr(scorer, "threshold", None)
     model_name = str(getattr(scorer, "name", svc.settings.model))
     model_version = str(getattr(scorer, "version", ""))

@@ -13,9 +13,12 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from typing import Any, Iterable, Sequence
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, SimpleWorker, get_current_job
 from rq.job import Job
 from rq.registry import FailedJobRegistry
@@ -97,9 +100,31 @@ def start_reconciler(services: Services, stop: threading.Event) -> threading.Thr
     return thread
 
 
+def start_alive_beat(services: Services, current: dict[str, str], stop: threading.Event) -> threading.Thread:
+    """Every ``queues.ALIVE_BEAT_S``, record that this process (its current rq worker name) is alive, whatever its
+    work loop is doing: the reconciler re-queues the ids held by a worker that stopped beating."""
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                queues.beat_alive(services.redis, current["name"])
+            except Exception:
+                log.debug("alive beat failed (Redis unreachable?)", exc_info=True)
+            stop.wait(queues.ALIVE_BEAT_S)
+
+    thread = threading.Thread(target=loop, name="vigie-alive", daemon=True)
+    thread.start()
+    return thread
+
+
+RESTART_WAIT_MAX_S = 30
+
+
 def run(settings: Settings, queue_names: Iterable[str] | None = None, burst: bool = False,
         with_scheduler: bool = True, reconcile_periodically: bool = True) -> bool:
-    """Run a worker until stopped (or, with ``burst``, until its queues are empty)."""
+    """Run a worker until stopped (or, with ``burst``, until its queues are empty). rq's work loop quits on an
+    error it does not handle (Redis restarting under a job, a Redis timeout): this process then starts a fresh one
+    (a new worker name, back-off 1 s to 30 s) instead of exiting, so a Redis blip never needs a human."""
     names = queues.queue_names(queue_names)
     services = build(settings)
     if queues.MODEL_QUEUES.intersection(names):
@@ -107,12 +132,31 @@ def run(settings: Settings, queue_names: Iterable[str] | None = None, burst: boo
         scorer.predict(["Merci pour cet article."])  # the first forward pass is slow: not on a caller's clock
         log.info("model loaded; listening on %s", ", ".join(names))
     stop = threading.Event()
+    current = {"name": worker_name(names)}
     if reconcile_periodically and not burst:
         start_reconciler(services, stop)
+        start_alive_beat(services, current, stop)
+    wait = 1.0
     try:
-        worker = build_worker(services, names)
-        return worker.work(burst=burst, with_scheduler=with_scheduler, logging_level=settings.log_level,
-                           log_format=LOG_FORMAT)
+        while True:
+            worker = build_worker(services, names, name=current["name"])
+            started = time.monotonic()
+            try:
+                worked = worker.work(burst=burst, with_scheduler=with_scheduler, logging_level=settings.log_level,
+                                     log_format=LOG_FORMAT)
+            except (RedisConnectionError, RedisTimeoutError):  # e.g. in rq's teardown while Redis is away
+                log.warning("the work loop stopped: Redis unreachable", exc_info=True)
+                worked = False
+            if burst or worker._stop_requested:  # rq's flag for a requested (warm) shutdown
+                return worked
+            if time.monotonic() - started > 60:
+                wait = 1.0
+            log.warning("the work loop stopped on an error; listening again in %.0f s", wait)
+            time.sleep(wait)
+            if worker._stop_requested:
+                return worked
+            wait = min(wait * 2, RESTART_WAIT_MAX_S)
+            current["name"] = worker_name(names)  # rq refuses a name whose registration may still stand
     finally:
         stop.set()
 
