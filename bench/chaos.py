@@ -37,7 +37,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
-VIGIE = [sys.executable, "-m", "service.cli"]
+VIGIE = [str(Path(sys.executable).parent / "vigie")]  # the console script installed beside this interpreter
 
 
 def free_port() -> int:
