@@ -37,7 +37,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
-VIGIE = [sys.executable, "-m", "core.cli"]
+VIGIE = [str(Path(sys.executable).parent / "vigie")]  # the console script installed beside this interpreter
 
 
 def free_port() -> int:
@@ -122,7 +122,7 @@ class Vigie:
                                           "--appendfsync", "everysec", "--save", ""])
         self.env = dict(os.environ, VIGIE_DATA_DIR=str(workdir / "data"), VIGIE_DATABASE_URL=self.database_url,
                         VIGIE_REDIS_URL=f"redis://127.0.0.1:{self.redis_port}/0", VIGIE_LOG_LEVEL="WARNING",
-                        VIGIE_SECRET_KEY="chaos", VIGIE_MODEL_CACHE=os.environ.get(
+                        VIGIE_SECRET_KEY="chaos", VIGIE_API_RATE_LIMIT="off", VIGIE_MODEL_CACHE=os.environ.get(
                             "VIGIE_MODEL_CACHE", str(Path.home() / ".cache" / "vigie" / "models")))
         self._wait(lambda: self._redis_cli("PING") == "PONG", 20, "redis")
         subprocess.run([*VIGIE, "migrate"], env=self.env, check=True, capture_output=True)
