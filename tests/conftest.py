@@ -157,7 +157,7 @@ def live_worker(app, settings, tmp_path):
     from types import SimpleNamespace
 
     from core.connection import redis_url_for
-    from core.queues import live_model_workers
+    from core.queues import live_workers
 
     env = dict(os.environ)
     env.update(VIGIE_DATABASE_URL=settings.resolved_database_url, VIGIE_REDIS_URL=redis_url_for(settings),
@@ -172,7 +172,7 @@ def live_worker(app, settings, tmp_path):
     redis = app.extensions["vigie"].redis
     deadline = time.monotonic() + 300
     try:
-        while not any(f"-{process.pid}-" in w.name for w in live_model_workers(redis)):
+        while not any(f"-{process.pid}-" in name for name in live_workers(redis)):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"vigie worker did not become ready (exit {process.poll()}):\n{handle.log()[-4000:]}")
             time.sleep(0.2)

@@ -1,11 +1,14 @@
 """The worker process (``vigie worker``): an rq ``SimpleWorker`` (no fork per job, so the model is loaded once per
-process and shared by every job) on the sync, score and explain queues by default, with the rq scheduler (retries with
-backoff), a reconciler thread guarded by a Redis lock (core/reconcile.py), and job-aware logging. ``--queues
-webhooks`` runs a model-free worker for outgoing callbacks.
+process and shared by every job) on the sync, score and explain queues by default, with rq's scheduler (retries with
+backoff) in a thread (never a forked child: ``start_scheduler``), a reconciler thread guarded by a Redis lock
+(core/reconcile.py), and job-aware logging. ``--queues webhooks`` runs a model-free worker for outgoing callbacks.
 
 The process builds its ``Services`` (settings, database, Redis) once; ``ServicesJob`` hands them to every job as its
-first argument. Its heartbeat is rq's worker registration: ``/readyz`` asks ``Worker.all`` for a live worker on the
-score queue. A model worker registers only after its model is loaded, so "registered" means "ready to score".
+first argument. Its Redis connection (``core.connection.connect_worker``) waits longer than rq's blocking dequeue, so
+an idle worker keeps listening. A model worker heartbeats into Vigie's own record (``core.queues.beat``) before every
+dequeue and at every job, only after its model is loaded: ``/readyz`` counts workers heard from within
+``core.queues.WORKER_LIVE_S`` (``core.queues.live_workers``), which survives Redis losing its data, unlike rq's
+registrations.
 """
 from __future__ import annotations
 
@@ -22,8 +25,10 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, SimpleWorker, get_current_job
 from rq.job import Job
 from rq.registry import FailedJobRegistry
+from rq.scheduler import RQScheduler
 
 from core import queues, reconcile
+from core.connection import connect_worker
 from core.services import Services, build
 from core.settings import Settings
 from workers import runtime
@@ -74,11 +79,33 @@ def worker_name(queue_names: Sequence[str]) -> str:
     return f"vigie-{kind}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
+class VigieWorker(SimpleWorker):
+    """rq's ``SimpleWorker`` (jobs run in this process, next to the loaded model) that also records, for model
+    workers, that it is listening now."""
+
+    # rq backs off 1 s, 2 s, ... up to 60 s between dequeue attempts while Redis is unreachable: after a Redis restart
+    # that would leave comments waiting up to a minute. 5 s at most.
+    max_connection_wait_time = 5.0
+
+    def heartbeat(self, timeout=None, pipeline=None):
+        result = super().heartbeat(timeout, pipeline)
+        if queues.MODEL_QUEUES.intersection(self.queue_names()):
+            queues.beat(self.connection, self.name)
+        return result
+
+    def register_death(self):
+        try:
+            queues.forget(self.connection, self.name)
+        except (RedisConnectionError, RedisTimeoutError):
+            log.debug("could not forget %s (Redis unreachable): its heartbeat record expires", self.name)
+        super().register_death()
+
+
 def build_worker(services: Services, queue_names: Sequence[str], name: str | None = None) -> SimpleWorker:
     connection = services.redis
-    return SimpleWorker([Queue(q, connection=connection) for q in queue_names], connection=connection,
-                        name=name or worker_name(queue_names), default_result_ttl=queues.RESULT_TTL_S,
-                        job_class=ServicesJob.bind(services))
+    return VigieWorker([Queue(q, connection=connection) for q in queue_names], connection=connection,
+                       name=name or worker_name(queue_names), default_result_ttl=queues.RESULT_TTL_S,
+                       worker_ttl=queues.WORKER_TTL_S, job_class=ServicesJob.bind(services))
 
 
 def start_reconciler(services: Services, stop: threading.Event) -> threading.Thread:
@@ -96,6 +123,45 @@ def start_reconciler(services: Services, stop: threading.Event) -> threading.Thr
                 return
 
     thread = threading.Thread(target=loop, name="vigie-reconciler", daemon=True)
+    thread.start()
+    return thread
+
+
+SCHEDULER_INTERVAL_S = 1  # seconds; an int: rq passes interval + 60 to Redis as a lock TTL
+SCHEDULER_LOCK_RETRY_S = 15.0
+
+
+def start_scheduler(connection, queue_names: Sequence[str], stop: threading.Event) -> threading.Thread:
+    """rq's scheduler (job retries with back-off, delayed webhook deliveries) as a thread of this process rather
+    than rq's forked child. A forked scheduler inherits the worker's open database connections (and its model's
+    memory), and outlives a SIGKILLed worker as an orphan that keeps the dead worker's transaction open. A thread
+    dies with its worker; the scheduler lock it held expires (rq: interval + 60 s) and another worker's thread
+    takes it over. Redis errors are logged and retried, never fatal."""
+    scheduler = RQScheduler(list(queue_names), connection=connection, interval=SCHEDULER_INTERVAL_S)
+
+    def loop() -> None:
+        next_lock_try = 0.0
+        while not stop.is_set():
+            try:
+                now = time.monotonic()
+                if scheduler.acquired_locks != set(queue_names) and now >= next_lock_try:
+                    next_lock_try = now + SCHEDULER_LOCK_RETRY_S
+                    if scheduler.acquire_locks():
+                        scheduler.register_birth()
+                if scheduler.acquired_locks:
+                    scheduler.heartbeat()
+                    scheduler.enqueue_scheduled_jobs()
+            except Exception:
+                log.warning("scheduler pass failed; will try again", exc_info=True)
+            stop.wait(SCHEDULER_INTERVAL_S)
+        try:
+            if scheduler.acquired_locks:
+                scheduler.release_locks()
+                scheduler.register_death()
+        except Exception:
+            log.debug("could not release the scheduler locks", exc_info=True)
+
+    thread = threading.Thread(target=loop, name="vigie-scheduler", daemon=True)
     thread.start()
     return thread
 
@@ -126,9 +192,9 @@ def run(settings: Settings, queue_names: Iterable[str] | None = None, burst: boo
     error it does not handle (Redis restarting under a job, a Redis timeout): this process then starts a fresh one
     (a new worker name, back-off 1 s to 30 s) instead of exiting, so a Redis blip never needs a human."""
     names = queues.queue_names(queue_names)
-    services = build(settings)
+    services = build(settings, redis=connect_worker(settings))
     if queues.MODEL_QUEUES.intersection(names):
-        scorer = runtime.get_scorer(settings)  # load before registering: a registered worker is ready to score
+        scorer = runtime.get_scorer(settings)  # load before the first heartbeat: a live worker is ready to score
         scorer.predict(["Merci pour cet article."])  # the first forward pass is slow: not on a caller's clock
         log.info("model loaded; listening on %s", ", ".join(names))
     stop = threading.Event()
@@ -136,13 +202,15 @@ def run(settings: Settings, queue_names: Iterable[str] | None = None, burst: boo
     if reconcile_periodically and not burst:
         start_reconciler(services, stop)
         start_alive_beat(services, current, stop)
+    if with_scheduler and not burst:
+        start_scheduler(services.redis, names, stop)
     wait = 1.0
     try:
         while True:
             worker = build_worker(services, names, name=current["name"])
             started = time.monotonic()
             try:
-                worked = worker.work(burst=burst, with_scheduler=with_scheduler, logging_level=settings.log_level,
+                worked = worker.work(burst=burst, with_scheduler=False, logging_level=settings.log_level,
                                      log_format=LOG_FORMAT)
             except (RedisConnectionError, RedisTimeoutError):  # e.g. in rq's teardown while Redis is away
                 log.warning("the work loop stopped: Redis unreachable", exc_info=True)

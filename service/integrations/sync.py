@@ -65,8 +65,12 @@ def score(redis, texts: list[str], timeout_ms: int) -> SyncScores:
         job = queue.enqueue(SYNC_JOB, request_id, ttl=max(1, math.ceil(timeout_ms / 1000)),
                             result_ttl=SYNC_JOB_RESULT_TTL_S, failure_ttl=SYNC_FAILURE_TTL_S,
                             job_timeout=SYNC_JOB_TIMEOUT_S)
-        remaining = deadline - time.time()
-        answer = redis.blpop([result_key], timeout=remaining) if remaining > 0 else None
+        # Wait in slices of half the client's socket timeout (a longer block would read as a hung Redis).
+        slice_s = (redis.connection_pool.connection_kwargs.get("socket_timeout") or 5.0) / 2
+        answer, remaining = None, deadline - time.time()
+        while answer is None and remaining > 0:
+            answer = redis.blpop([result_key], timeout=min(remaining, slice_s))
+            remaining = deadline - time.time()
     except Exception as exc:  # Redis down or failing
         log.warning("sync scoring unavailable", exc_info=True)
         _withdraw(redis, queue, job, request_id)
