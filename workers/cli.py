@@ -282,7 +282,7 @@ def train_command(data_dir, output_dir, epochs, batch_size, lr, seed, max_rows, 
     Writes adapter.safetensors, config.json (labels, threshold chosen on the dev split) and metrics.json.
     Time on 2 CPU cores: see MODEL_CARD.md ("Reproduce")."""
     from workers.model import DEFAULT_ARTIFACT
-    from workers.model.topfit import TopConfig
+    from workers.model.topfit import TopConfig, train_two_stage
     from workers.model.train import TrainConfig, train_main
 
     cfg = TrainConfig()
@@ -302,9 +302,14 @@ def train_command(data_dir, output_dir, epochs, batch_size, lr, seed, max_rows, 
             top.multilingual = {}
     elif stage1_dir:
         raise click.UsageError("--stage1 needs --stage2")
-    train_main(data_dir, output_dir or str(DEFAULT_ARTIFACT), cfg, device=device, cache_dir=cache_dir,
-               threads=threads, write_dev=write_dev, log=lambda s: click.echo(s, err=True), stage2=top,
-               stage1_dir=stage1_dir)
+    log = lambda s: click.echo(s, err=True)  # noqa: E731
+    out = output_dir or str(DEFAULT_ARTIFACT)
+    if top is not None:
+        train_two_stage(data_dir, out, cfg, top, device=device, cache_dir=cache_dir, threads=threads,
+                        write_dev=write_dev, log=log, stage1_dir=stage1_dir)
+    else:
+        train_main(data_dir, out, cfg, device=device, cache_dir=cache_dir, threads=threads, write_dev=write_dev,
+                   log=log)
 
 
 @click.group("model")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from workers.model import LABELS  # one definition: core.vocabulary
+from core.vocabulary import LABELS  # one definition
 NAN = float("nan")
 
 FRENCH_FILES = ["toxifrench_forum_500.csv", "mlma_fr.csv", "ftr_racism.csv", "jigsaw_fr_mt.csv"]
@@ -133,7 +133,7 @@ def write_dev_csv(examples: list[Example], path: str | Path) -> int:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(["text", "source"] + LABELS)
+        w.writerow(["text", "source", *LABELS])
         for e in dev:
             w.writerow([e.text, e.source] + ["" if math.isnan(v) else int(v) for v in e.labels])
     return len(dev)

@@ -24,7 +24,9 @@ import torch
 from torch import nn
 
 from . import data as D
-from .train import PREFIX, encode_texts, make_batches, set_seed
+from .network import apply_adapter
+from .train import (PREFIX, TrainConfig, encode_texts, finalize, make_batches, set_seed, train_main,
+                    write_config)
 
 SYNTHETIC_FILE = "synthetic_fr.csv"
 
@@ -212,21 +214,6 @@ def merged_stage1(base_dir: Path, adapter: dict, lora_scale: float):
     return enc, head
 
 
-def apply_adapter(enc, adapter: dict, lora_scale: float) -> None:
-    """Merge LoRA factors (``*.lora_A``/``*.lora_B``) into ``enc`` and copy full tensors
-    (``encoder.<param name>``, e.g. the stage-2 top layers) over its weights. Keys ``head.*`` are skipped."""
-    with torch.no_grad():
-        for k, A in adapter.items():
-            if k.endswith(".lora_A"):
-                mod = k[: -len(".lora_A")]
-                B = adapter[mod + ".lora_B"]
-                lin = enc.get_submodule(mod[len("encoder."):])
-                lin.weight += lora_scale * (B.float() @ A.float())
-        for k, v in adapter.items():
-            if k.startswith("encoder.") and not (k.endswith(".lora_A") or k.endswith(".lora_B")):
-                enc.get_parameter(k[len("encoder."):]).copy_(v.float())
-
-
 def artifact_tensors(stage1: dict, model: TopModel, frozen: int) -> dict:
     """What the shipped adapter holds: stage-1 LoRA of the frozen layers, top layers (float16), head."""
     out = {}
@@ -309,3 +296,28 @@ def train_stage2(stage1_dir, data_dir="data", out_dir=None, cfg: TopConfig | Non
                 "extra": json.dumps({"history": hist, "train_rows": len(train)}, sort_keys=True)}
         save_file(dict(sorted(tensors.items())), str(out / "adapter.safetensors"), metadata=meta)
     return {"history": hist, "train_rows": len(train), "model": model}
+
+
+def train_two_stage(data_dir, out_dir, cfg, stage2: "TopConfig", device="cpu", cache_dir=None, threads=None,
+                    write_dev: str | None = None, log=print, finalize_artifact: bool = True,
+                    stage1_dir: str | None = None) -> dict:
+    """``vigie train --stage2``: stage 1 (``train.train_main``: LoRA on all layers + head), then stage 2: full
+    fine-tuning of the top layers on cached hidden states of the frozen bottom. ``stage1_dir``: reuse a stage-1
+    artifact instead of training it."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="vigie-stage1-") as tmp:
+        if stage1_dir is None:
+            log("== stage 1: LoRA on all layers + head")
+            train_main(data_dir, tmp, cfg, device, cache_dir, threads, write_dev, log, finalize_artifact=False)
+            write_config(tmp, asdict(cfg or TrainConfig()), threshold=0.5)
+            stage1_dir = tmp
+        elif write_dev:
+            n = D.write_dev_csv(D.load_examples(data_dir, False), write_dev)
+            log(f"wrote {n} dev rows to {write_dev}")
+        log(f"== stage 2: top {12 - stage2.frozen_layers} layers on cached hidden states (from {stage1_dir})")
+        res = train_stage2(stage1_dir, data_dir, out_dir, stage2, cache_dir=cache_dir, threads=threads, log=log)
+    info = {"history": res["history"], "train_rows": res["train_rows"], "device": "cpu"}
+    if finalize_artifact:
+        return finalize(out_dir, data_dir, cache_dir=cache_dir, log=log, train_info=info)
+    return info

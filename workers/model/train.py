@@ -227,33 +227,9 @@ def training_set(examples, cfg: TrainConfig):
 
 def train_main(data_dir="data", out_dir="workers/model/default", cfg: TrainConfig | None = None,
                device="cpu", cache_dir=None, threads=None, write_dev: str | None = None, log=print,
-               finalize_artifact: bool = True, stage2=None, stage1_dir: str | None = None) -> dict:
-    """``vigie train``: data -> fine-tuned model in ``out_dir`` (+ threshold and card figures).
-
-    Stage 1: LoRA on all layers + head (this function's own loop). Stage 2 (``stage2``, a
-    ``topfit.TopConfig``; the default recipe): full fine-tuning of the top layers on cached hidden states
-    of the frozen bottom (see ``topfit``). ``stage1_dir``: reuse a stage-1 artifact instead of training it."""
-    if stage2 is not None:
-        import tempfile
-
-        from .topfit import train_stage2
-
-        with tempfile.TemporaryDirectory(prefix="vigie-stage1-") as tmp:
-            if stage1_dir is None:
-                log("== stage 1: LoRA on all layers + head")
-                train_main(data_dir, tmp, cfg, device, cache_dir, threads, write_dev, log, finalize_artifact=False)
-                write_config(tmp, asdict(cfg or TrainConfig()), threshold=0.5)
-                stage1_dir = tmp
-            elif write_dev:
-                n = D.write_dev_csv(D.load_examples(data_dir, False), write_dev)
-                log(f"wrote {n} dev rows to {write_dev}")
-            log(f"== stage 2: top {12 - stage2.frozen_layers} layers on cached hidden states (from {stage1_dir})")
-            res = train_stage2(stage1_dir, data_dir, out_dir, stage2, cache_dir=cache_dir, threads=threads, log=log)
-        info = {"history": res["history"], "train_rows": res["train_rows"], "device": "cpu"}
-        if finalize_artifact:
-            return finalize(out_dir, data_dir, cache_dir=cache_dir, log=log, train_info=info)
-        return info
-
+               finalize_artifact: bool = True) -> dict:
+    """``vigie train``: data -> fine-tuned model in ``out_dir`` (+ threshold and card figures): LoRA on all
+    layers + head. The opt-in second stage lives in ``topfit.train_two_stage``."""
     from safetensors.numpy import load_file
     from tokenizers import Tokenizer
 
