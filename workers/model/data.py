@@ -19,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from workers.model import LABELS  # one definition: core.vocabulary
+from core import vocabulary
+
+LABELS = list(vocabulary.LABELS)  # one definition: core.vocabulary (a list, as in the artifact's config.json)
 NAN = float("nan")
 
 FRENCH_FILES = ["toxifrench_forum_500.csv", "mlma_fr.csv", "ftr_racism.csv", "jigsaw_fr_mt.csv"]
