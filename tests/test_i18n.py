@@ -186,3 +186,25 @@ def test_dashboard_errors_are_in_french(app, client, site, db):
 
 def test_search_ignores_accents_and_case():
     assert fold_text("TEMPÊTE sur l’Œuvre") == "tempete sur l'oeuvre"
+
+
+def test_every_message_the_scripts_show_is_in_the_pages_catalogue(app):
+    """The scripts show text only through Vigie.t/tn, with keys the page's JSON catalogue has, in French."""
+    from service.dashboard.i18n import js_messages
+
+    static = DASHBOARD / "static"
+    source = "\n".join(p.read_text(encoding="utf-8") for p in static.glob("*.js"))
+    keys = set(re.findall(r"\bt\(\"(\w+)\"(?! \+)", source))
+    keys |= {f"{k}_{form}" for k in re.findall(r"\btn\(\"(\w+)\"", source) for form in ("one", "other")}
+    keys |= {f"{k}_{form}" for k in ("approved", "rejected") for form in ("one", "other")}  # tn(status, n)
+    keys |= {f"status_{s}" for s in ("pending", "flagged", "approved", "rejected")}  # t("status_" + status)
+    keys |= {f"decided_by_you_{s}" for s in ("approved", "rejected")}
+    keys |= {f"actor_{a}" for a in ("model", "rule", "moderator", "admin", "system")}
+    with app.test_request_context("/", headers={"Accept-Language": "fr"}):
+        catalogue = js_messages()
+    assert sorted(keys - set(catalogue)) == []
+    assert catalogue["selected_other"] == "{n} commentaires sélectionnés"
+    assert catalogue["status_flagged"] == "à vérifier" and catalogue["actor_rule"] == "Liste de mots"
+    # No English sentence hard-coded in a script: text shown to people is a catalogue lookup.
+    for literal in re.findall(r"\"([^\"\n]*)\"", source):
+        assert not re.fullmatch(r"[A-Z][a-z]+(?: [a-z]+){2,}.*", literal), literal
