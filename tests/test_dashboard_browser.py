@@ -110,11 +110,11 @@ def test_admin_changes_a_threshold_in_the_settings(page, app, site, db):
     browser_login(page, "root", PASSWORD)
     page.click(".mainnav >> text=Sites")
     page.click("text=Le Monde (test)")
-    page.fill("#threshold_toxicity", "0.72")
+    page.fill("#threshold_toxicity", "0,72")  # typed the French way
     page.fill("textarea[name=words_suspect]", "abruti\nimbécile")
     page.click("#save-settings")
     expect(page.locator(".flash")).to_contain_text("Réglages enregistrés")
-    expect(page.locator("#threshold_toxicity")).to_have_value("0.72")
+    expect(page.locator("#threshold_toxicity")).to_have_value("0,72")
     db.expire_all()
     policy = db.get(Site, site.id).policy
     assert policy["thresholds"]["toxicity"] == 0.72 and policy["words"]["suspect"] == ["abruti", "imbécile"]

@@ -119,6 +119,11 @@ def decimal(value, digits: int = 2) -> str:
                                         locale=locale_code())
 
 
+def input_number(value) -> str:
+    """A threshold as typed in a form field, the language's way (``0,72``; the form accepts both separators)."""
+    return babel_numbers.format_decimal(value, format="0.####", locale=locale_code())
+
+
 def number(value) -> str:
     """A count with the language's grouping (``12 345``)."""
     return babel_numbers.format_decimal(value or 0, format="#,##0", locale=locale_code())
@@ -200,7 +205,8 @@ def init_i18n(app: Flask, bp) -> None:
     def _i18n_globals():
         return {"lang": locale_code, "languages": LANGUAGES, "js_messages": js_messages}
 
-    for name, fn in {"when": when, "decimal": decimal, "number": number, "percent": percent}.items():
+    for name, fn in {"when": when, "decimal": decimal, "number": number, "percent": percent,
+                     "input_number": input_number}.items():
         bp.add_app_template_filter(fn, name)
     for name, table in {"label_name": LABEL_NAMES, "actor_name": ACTOR_NAMES, "status_name": STATUS_NAMES,
                         "tab_name": TAB_NAMES, "role_name": ROLE_NAMES, "list_name": LIST_NAMES,

@@ -43,7 +43,15 @@ def fold_text(text: str | None) -> str | None:
     """Lower-cased, accents folded: what both the comment text and the searched words become."""
     if text is None:
         return None
-    return "".join(FOLD.get(ch, ch) for ch in unicodedata.normalize("NFC", text).lower())
+    if text.isascii():
+        return text.lower()
+    if not unicodedata.is_normalized("NFC", text):  # "e" + combining accent: one "é" first
+        text = unicodedata.normalize("NFC", text)
+    text = text.lower()
+    for src, dst in FOLD.items():  # str.replace per letter present: far faster than str.translate with a dict
+        if src in text:
+            text = text.replace(src, dst)
+    return text
 
 
 class folded(FunctionElement):

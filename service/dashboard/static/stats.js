@@ -41,7 +41,7 @@
     options: {scales: {x: {stacked: true}, y: {stacked: true, beginAtZero: true, ticks: {precision: 0}}}},
   });
 
-  const buckets = data.score_buckets.map((_, i) => pct(i * 10) + "–" + pct((i + 1) * 10));
+  const buckets = data.score_buckets.map((_, i) => (i * 10) + "–" + pct((i + 1) * 10));
   new Chart(document.getElementById("chart-scores"), {
     type: "bar",
     data: {labels: buckets, datasets: [{label: Vigie.t("chart_comments"), data: data.score_buckets,
