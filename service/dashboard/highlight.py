@@ -6,7 +6,7 @@ Two kinds of marks:
 * ``word``: word-list hits, from the reasons of kind ``"word"`` of the automatic decision's audit entry
   (``workers/policy.py`` records the character span of each hit in the original text);
 * ``model``: the spans ``Scorer.explain`` stored in ``ModelResult.spans`` (the words whose removal lowers the
-  toxicity score most, with that drop as ``weight``); spans weighing less than half the strongest one are
+  toxicity score most, with that drop as ``weight``, shown in words with the figure on hover); spans weighing less than half the strongest one are
   ``model-weak`` (drawn lighter).
 """
 from __future__ import annotations
@@ -16,6 +16,8 @@ from typing import Any, Iterable
 from flask_babel import gettext
 from markupsafe import Markup, escape
 
+from service.dashboard.i18n import LIST_NAMES, name_of, significant
+
 MAX_DISPLAY_CHARS = 20_000
 
 
@@ -23,8 +25,6 @@ def _intervals(text_len: int, word_reasons: Iterable[dict[str, Any]], spans: Ite
     out = []
     for reason in word_reasons or ():
         if isinstance(reason, dict) and reason.get("kind") == "word":
-            from service.dashboard.i18n import LIST_NAMES, name_of
-
             out.append((reason.get("start"), reason.get("end"), "word",
                         gettext("In the “%(list)s” word list: %(term)s",
                                 list=name_of(LIST_NAMES, reason.get("list", "")), term=reason.get("term", ""))))
@@ -35,9 +35,7 @@ def _intervals(text_len: int, word_reasons: Iterable[dict[str, Any]], spans: Ite
         weight = span.get("weight")
         if isinstance(weight, (int, float)):
             kind = "model" if strongest <= 0 or weight >= strongest / 2 else "model-weak"
-            from service.dashboard.i18n import decimal
-
-            figure = decimal(weight, 5).rstrip("0").rstrip(",.") or "0"
+            figure = significant(weight)
             if strongest > 0 and weight >= strongest:
                 title = gettext("The word that weighed most in the score (weight %(weight)s)", weight=figure)
             else:

@@ -124,6 +124,11 @@ def input_number(value) -> str:
     return babel_numbers.format_decimal(value, format="0.####", locale=locale_code())
 
 
+def significant(value) -> str:
+    """A small figure with up to three significant digits (``0,00147``, ``0,41``)."""
+    return babel_numbers.format_decimal(value, format="@##", locale=locale_code())
+
+
 def number(value) -> str:
     """A count with the language's grouping (``12 345``)."""
     return babel_numbers.format_decimal(value or 0, format="#,##0", locale=locale_code())
