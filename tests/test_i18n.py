@@ -13,7 +13,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from service.dashboard.queries import fold_text
-from service.storage.models import Site, User
+from core.storage.models import Site, User
 from tests.dashboard_support import add_comment, add_user, login
 
 DASHBOARD = Path(__file__).resolve().parents[1] / "service" / "dashboard"

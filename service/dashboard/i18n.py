@@ -20,6 +20,9 @@ from flask import Flask, g, has_request_context, redirect, request, url_for
 from flask_babel import Babel, get_locale, gettext, lazy_gettext
 from flask_login import current_user
 
+from core.storage.models import User
+from service.context import db_session
+
 LANGUAGES = {"fr": "Français", "en": "English"}
 DEFAULT_LOCALE = "fr"
 DEFAULT_TIMEZONE = "Europe/Paris"
@@ -74,9 +77,6 @@ def select_locale() -> str:
         choice = None
         try:
             if current_user.is_authenticated:
-                from service.context import db_session
-                from service.storage.models import User
-
                 user = db_session().get(User, current_user.id)
                 choice = getattr(user, "locale", None)
         except Exception:  # noqa: BLE001 (no database: fall back to the browser's language)
@@ -184,9 +184,6 @@ def js_messages() -> dict[str, str]:
 
 def _set_language():
     """The moderator's language, kept on their account."""
-    from service.context import db_session
-    from service.storage.models import User
-
     language = request.form.get("language", "")
     if language in LANGUAGES:
         user = db_session().get(User, current_user.id)

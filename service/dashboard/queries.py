@@ -21,9 +21,9 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.orm import Session, selectinload
 
-from service.dashboard import is_row_id
-from service.storage.models import AuditEntry, Comment, ModelResult
-from workers.policy import LABELS
+from service.dashboard.blueprint import is_row_id
+from core.storage.models import AuditEntry, Comment, ModelResult
+from core.vocabulary import LABELS
 
 TABS = ("flagged", "pending", "approved", "rejected", "all")
 SORTS = ("score", "time", "oldest")  # most toxic first, newest first, oldest first (work a queue in order)

@@ -9,9 +9,9 @@ from typing import Any
 from flask_babel import gettext
 
 from service.dashboard.highlight import safe_url
+from core.policy import LABELS, merged
+from core.wordlists import normalize_term
 from service.dashboard.i18n import DEFAULT_TIMEZONE, LABEL_NAMES, name_of, valid_timezone
-from workers.policy import LABELS, merged
-from workers.wordlists import normalize_term
 
 MAX_TERMS = 20_000
 MAX_TERM_CHARS = 100

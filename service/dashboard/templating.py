@@ -7,9 +7,9 @@ from typing import Any
 from flask import Blueprint
 from flask_babel import gettext
 
+from core.vocabulary import LABELS
 from service.dashboard.highlight import highlight, safe_url
 from service.dashboard.i18n import LABEL_NAMES, LIST_NAMES, decimal, likelihood, name_of
-from workers.policy import LABELS
 
 
 def score_level(score: float | None) -> str:
@@ -31,6 +31,7 @@ def reason_text(reason: Any) -> str:
     if kind == "word":
         return gettext("Word from the “%(list)s” list: “%(term)s”", list=name_of(LIST_NAMES, reason.get("list", "")),
                        term=reason.get("term", ""))
+    # a moderator's reason or explanation (core.vocabulary.moderator_reason, explanation_reason)
     if kind in ("reason", "explanation"):
         return str(reason.get("text", ""))
     return ", ".join(f"{k}: {v}" for k, v in reason.items())
