@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?= -q
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test install install-test system-deps migrate bench clean
+.PHONY: run test install install-test system-deps migrate bench clean translations
 
 run: install
 	$(BIN)/vigie up
@@ -48,6 +48,14 @@ system-deps:
 	command -v npm >/dev/null 2>&1 || pkgs="$$pkgs nodejs npm"; \
 	$$SUDO apt-get update -qq && \
 	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$pkgs
+
+# The dashboard's catalogue: extract the strings of templates and Python, merge them into each language's .po,
+# compile the .mo files (committed, so a fresh clone needs no build step; tests/test_i18n.py checks they are current).
+I18N := service/dashboard/translations
+translations: install
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output -k lazy_gettext -o $(I18N)/messages.pot service/dashboard
+	$(BIN)/pybabel update --no-fuzzy-matching -i $(I18N)/messages.pot -d $(I18N)
+	$(BIN)/pybabel compile --statistics -d $(I18N)
 
 migrate: install
 	$(BIN)/vigie migrate

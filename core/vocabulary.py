@@ -36,6 +36,8 @@ DELIVERY_STATES = ("pending", "delivered", "failed")
 #   {"kind": "score", "label", "score", "threshold"}                       a label at or above its threshold
 #   {"kind": "word", "list": "banned"|"suspect", "term", "start", "end", "text"}   a word-list hit
 #   {"kind": "reason", "text"}                                              a moderator's reason (API or dashboard)
+#   {"kind": "explanation", "text"}                                         a moderator's free-text explanation of a
+#                                                                           rejection, for the author (dashboard)
 def score_reason(label: str, score: float, threshold: float) -> dict[str, Any]:
     return {"kind": "score", "label": label, "score": score, "threshold": threshold}
 
@@ -46,3 +48,7 @@ def word_reason(list_name: str, term: str, start: int, end: int, text: str) -> d
 
 def moderator_reason(text: str) -> dict[str, Any]:
     return {"kind": "reason", "text": text}
+
+
+def explanation_reason(text: str) -> dict[str, Any]:
+    return {"kind": "explanation", "text": text}

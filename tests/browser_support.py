@@ -51,9 +51,10 @@ def browser():
 
 @pytest.fixture
 def page(browser, live_server, app):
-    """A fresh browser context (no cookies) on the live server; console errors and page errors are collected in
-    ``page.errors`` (a CSP violation or a script error shows up there)."""
-    context = browser.new_context(base_url=live_server, viewport={"width": 1440, "height": 900})
+    """A fresh browser context (no cookies) on the live server, a French browser in Paris; console errors and page
+    errors are collected in ``page.errors`` (a CSP violation or a script error shows up there)."""
+    context = browser.new_context(base_url=live_server, viewport={"width": 1440, "height": 900}, locale="fr-FR",
+                                  timezone_id="Europe/Paris")
     context.set_default_timeout(15_000)
     page = context.new_page()
     page.errors = []
@@ -76,3 +77,23 @@ def screenshot(page, name: str, full_page: bool = False) -> None:
     if os.environ.get("VIGIE_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
+
+
+AXE = Path(__file__).resolve().parent / "node" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def axe_violations(page, impacts=("critical", "serious")) -> list[str]:
+    """axe-core's WCAG 2.1 AA checks on the current page (axe from tests/node, evaluated through the DevTools
+    protocol, so the page's CSP is untouched): one line per violation of these impacts."""
+    if not AXE.exists():
+        pytest.skip("axe-core is needed: npm ci --prefix tests/node")
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.evaluate(AXE.read_text(encoding="utf-8"))
+    result = page.evaluate("""async () => {
+        const r = await axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]},
+                                           resultTypes: ["violations"]});
+        return r.violations.map((v) => ({id: v.id, impact: v.impact, help: v.help,
+                                         targets: v.nodes.slice(0, 3).map((n) => n.target.join(" "))}));
+    }""")
+    return [f"{v['impact']}: {v['id']} ({v['help']}) at {', '.join(v['targets'])}" for v in result
+            if v["impact"] in impacts]

@@ -31,7 +31,7 @@ def test_login_sets_a_protected_session_and_logout_needs_a_post(client, app):
     add_user(app, "camille")
     token = csrf_from(client.get("/login").text)
     wrong = client.post("/login", data={"username": "camille", "password": "nope-nope", "csrf_token": token})
-    assert wrong.status_code == 401 and "wrong password" in wrong.text
+    assert wrong.status_code == 401 and "mot de passe erroné" in wrong.text
     ok = client.post("/login?next=//evil.example/x", data={"username": "camille", "password": PASSWORD,
                                                            "csrf_token": token})
     assert ok.headers["Location"] == "/queue"  # never redirected off-site
@@ -49,7 +49,7 @@ def test_forms_and_actions_need_the_csrf_token_but_the_api_does_not(client, app,
     add_user(app, "camille")
     login(client, "camille")
     refused = client.post("/actions/decide", json={"ids": [comment.id], "status": "approved"})
-    assert refused.status_code == 400 and "reload the page" in refused.json["error"]["message"]
+    assert refused.status_code == 400 and "rechargez la page" in refused.json["error"]["message"]
     assert client.post("/logout").status_code == 400
     db.expire_all()
     assert db.get(Comment, comment.id).status == "flagged"
@@ -73,7 +73,7 @@ def test_moderators_cannot_reach_admin_screens(client, app, site):
     assert client.post(f"/admin/sites/{site.id}", data={"csrf_token": token, "name": "x"}).status_code == 403
     assert client.post(f"/admin/sites/{site.id}/keys", data={"csrf_token": token}).status_code == 403
     assert "/admin/sites" not in client.get("/").text
-    assert "Forbidden" in client.get("/admin/users").text  # an error page in the dashboard's frame
+    assert "Accès refusé" in client.get("/admin/users").text  # an error page in the dashboard's frame
 
 
 def _arrange_queue(db, site_id, other_site_id):
@@ -128,6 +128,19 @@ def test_queue_counts_cursor_pages_and_filters(client, app, site, db):
 
     assert len(flagged_ids(f"site={other.id}")) == 10
     assert flagged_ids("q=num%C3%A9ro%2012") == {ids["flagged"][12]}
+    # Accents and case do not matter: "numero" and "NUMÉRO" find "numéro".
+    assert flagged_ids("q=numero%2012") == flagged_ids("q=NUM%C3%89RO%2012") == {ids["flagged"][12]}
+    assert flagged_ids("q=%25") == set() and flagged_ids("q=_") == set()  # LIKE wildcards are plain characters
+
+    # Oldest first, to work a queue in order: every flagged comment once, by arrival, over cursor pages.
+    walked, cursor = [], ""
+    while True:
+        response = client.get(f"/queue/cards?tab=flagged&sort=oldest&cursor={cursor}")
+        walked += [int(x) for x in re.findall(r'data-id="(\d+)"', response.text)]
+        cursor = response.headers["X-Next-Cursor"]
+        if not cursor:
+            break
+    assert walked == sorted(ids["flagged"])
     assert len(flagged_ids("author=user1")) == 13 and len(flagged_ids("author=Lecteur%201")) == 13
     today = datetime.now(timezone.utc).date()
     assert len(flagged_ids(f"since={today}&until={today}")) == 8
@@ -205,12 +218,12 @@ def test_card_shows_highlights_parent_author_history_and_escapes_everything(clie
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<img src=x" not in html and "&lt;img src=x onerror=" in html
     assert 'href="javascript:' not in html
-    assert re.search(r'<mark class="hl hl-word" title="suspect list: merde">m e r d e</mark>', html)
-    assert re.search(r'<mark class="hl hl-model" title="model: \+0.41">abruti</mark>', html)
-    assert "In reply to</span> <b>Alice</b>" in html and "Le gouvernement a raison" in html
+    assert re.search(r'<mark class="hl hl-word" title="Liste « suspects » : merde">m e r d e</mark>', html)
+    assert re.search(r'<mark class="hl hl-model" title="Le mot qui a le plus pesé dans le score \(poids 0,41\)">abruti</mark>', html)
+    assert "En réponse à</span> <b>Alice</b>" in html and "Le gouvernement a raison" in html
     panel = client.get(f"/comments/{comment.id}/panel").text
     assert re.search(r'data-stat="total">4<', panel) and re.search(r'data-stat="rejected">2<', panel)
-    assert "Word list" in panel and "suspect word “merde”" in panel
+    assert "Liste de mots" in panel and "Mot de la liste « suspects » : « merde »" in panel
 
 
 def test_stats_are_aggregated_per_day_source_score_and_overturn(client, app, site, db):
@@ -273,7 +286,7 @@ def test_repeated_wrong_passwords_lock_the_login_for_a_while(client, app):
         assert client.post("/login", data={"username": "camille", "password": "guess-guess",
                                            "csrf_token": token}).status_code == 401
     locked = client.post("/login", data={"username": "camille", "password": PASSWORD, "csrf_token": token})
-    assert locked.status_code == 429 and "Too many failed attempts" in locked.text
+    assert locked.status_code == 429 and "Trop de tentatives échouées" in locked.text
 
 
 def test_out_of_range_or_odd_numbers_get_a_4xx_never_a_500(client, app, site):

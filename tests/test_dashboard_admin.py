@@ -45,15 +45,15 @@ def test_settings_change_is_audited_and_applies_to_later_decisions(client, app, 
     assert decide({**low, "toxicity": 0.75}, "bof", stored.policy).status == "flagged"
     banned = decide(low, "Quelle P.A.T.A.T.E celui-là", stored.policy)
     assert banned.status == "rejected" and banned.reasons[0]["term"] == "patate"
-    assert "Settings saved" in client.get(f"/admin/sites/{site.id}").text
+    assert "Réglages enregistrés" in client.get(f"/admin/sites/{site.id}").text
 
 
 def test_invalid_settings_are_refused_with_the_reason(client, app, site, db):
     add_user(app, "root", role="admin")
     login(client, "root")
     before = db.get(Site, site.id).policy
-    for change, message in (({"threshold_insult": "1.5"}, "between 0 and 1"), ({"reject_threat": "beaucoup"}, "not a number"),
-                            ({"callback_url": "javascript:alert(1)"}, "http:// or https://"), ({"name": ""}, "Name")):
+    for change, message in (({"threshold_insult": "1.5"}, "compris entre 0 et 1"), ({"reject_threat": "beaucoup"}, "n’est pas un nombre"),
+                            ({"callback_url": "javascript:alert(1)"}, "http:// ou https://"), ({"name": ""}, "Nom")):
         response = client.post(f"/admin/sites/{site.id}", data=_settings_form(client, site.id, **change))
         assert response.status_code == 400 and message in response.text, change
     db.expire_all()
@@ -71,7 +71,7 @@ def test_seed_lexicon_can_be_added_as_suggestions(client, app, site, db, tmp_pat
         add_user(app, "root", role="admin")
         token = login(client, "root")
         page = client.get(f"/admin/sites/{site.id}").text
-        assert "injures" in page and "2 terms" in page  # deduplicated by folded form
+        assert "injures" in page and "2 termes" in page  # deduplicated by folded form
         client.post(f"/admin/sites/{site.id}/lexicon", data={"csrf_token": token, "lexicon": "injures", "list": "suspect"})
         db.expire_all()
         assert db.get(Site, site.id).policy["words"]["suspect"] == ["abruti", "crétin"]

@@ -1,5 +1,6 @@
-"""The dashboard in a real browser (headless chromium): keyboard moderation, bulk actions, undo, the audit log,
-site settings, hostile comments staying inert, and a comment scored by the real model showing up flagged."""
+"""The dashboard in a real browser (headless chromium, a French browser): keyboard moderation, bulk actions, undo,
+the audit log, site settings, hostile comments staying inert, a comment scored by the real model showing up flagged,
+who decided shown on the cards, and axe-core's accessibility checks on every page."""
 from __future__ import annotations
 
 import time
@@ -9,7 +10,8 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from core.storage.models import AuditEntry, Comment, Site
-from tests.browser_support import browser, browser_login, live_server, page, screenshot  # noqa: F401 (fixtures)
+from tests.browser_support import (axe_violations, browser, browser_login, live_server, page,  # noqa: F401
+                                   screenshot)
 from tests.dashboard_support import PASSWORD, add_comment, add_user
 
 pytestmark = pytest.mark.browser
@@ -42,7 +44,7 @@ def test_moderator_approves_with_the_keyboard_bulk_rejects_and_sees_the_audit(pa
     page.keyboard.press("x")
     page.keyboard.press("j")
     page.keyboard.press("x")
-    expect(page.locator("#selection-count")).to_have_text("2 selected")
+    expect(page.locator("#selection-count")).to_have_text("2 commentaires sélectionnés")
     page.keyboard.press("r")
     expect(page.locator("#reason-dialog")).to_be_visible()
     page.keyboard.press("1")  # the site's first reject reason
@@ -56,7 +58,7 @@ def test_moderator_approves_with_the_keyboard_bulk_rejects_and_sees_the_audit(pa
     expect(page.locator("#help")).to_be_visible()
     page.keyboard.press("Escape")
 
-    page.click("text=Audit log")
+    page.click("text=Journal des actions")
     rows = page.locator("tr.audit-row")
     expect(rows.filter(has_text="camille")).to_have_count(5)  # approve, 2 rejects, 2 undos
     expect(rows.filter(has_text="Insulte")).to_have_count(2)
@@ -92,7 +94,7 @@ def test_with_the_mouse_select_all_and_reject_with_a_reason(page, app, site, db)
     add_user(app, "camille")
     browser_login(page, "camille", PASSWORD)
     page.click("#select-all")
-    expect(page.locator("#selection-count")).to_have_text("3 selected")
+    expect(page.locator("#selection-count")).to_have_text("3 commentaires sélectionnés")
     page.click("#bulk-reject")
     page.click("#reason-list >> text=Spam")
     expect(page.locator(FLAGGED_COUNT)).to_have_text("0")
@@ -106,13 +108,13 @@ def test_with_the_mouse_select_all_and_reject_with_a_reason(page, app, site, db)
 def test_admin_changes_a_threshold_in_the_settings(page, app, site, db):
     add_user(app, "root", role="admin")
     browser_login(page, "root", PASSWORD)
-    page.click("text=Sites")
+    page.click(".mainnav >> text=Sites")
     page.click("text=Le Monde (test)")
-    page.fill("#threshold_toxicity", "0.72")
+    page.fill("#threshold_toxicity", "0,72")  # typed the French way
     page.fill("textarea[name=words_suspect]", "abruti\nimbécile")
     page.click("#save-settings")
-    expect(page.locator(".flash")).to_contain_text("Settings saved")
-    expect(page.locator("#threshold_toxicity")).to_have_value("0.72")
+    expect(page.locator(".flash")).to_contain_text("Réglages enregistrés")
+    expect(page.locator("#threshold_toxicity")).to_have_value("0,72")
     db.expire_all()
     policy = db.get(Site, site.id).policy
     assert policy["thresholds"]["toxicity"] == 0.72 and policy["words"]["suspect"] == ["abruti", "imbécile"]
@@ -173,7 +175,8 @@ def test_a_comment_posted_through_the_api_and_scored_by_the_model_shows_up_flagg
     card = page.locator(f"#c-{comment.id}")
     expect(card).to_contain_text("Troll")
     expect(card.locator(".text")).to_contain_text("ferme ta gueule")
-    expect(card.locator(".decision")).to_contain_text("Model")
+    expect(card.locator(".decision")).to_contain_text("Modèle")
+    expect(card.locator(".decision")).to_contain_text("toxique")  # the model's reason, said in words
     expect(page.locator(FLAGGED_COUNT)).to_have_text("1")
     if comment.result.spans:
         assert card.locator("mark.hl-model").count() >= 1  # the model's explanation is highlighted
@@ -229,3 +232,86 @@ def test_every_screen_renders_without_script_or_policy_errors(page, app, site, d
     page.goto("/admin/users")
     screenshot(page, "users")
     assert page.errors == []
+
+
+def test_cards_say_who_decided_and_why_and_stop_saying_it_after_an_undo(page, app, site, db):
+    target = add_comment(db, site.id, "Achetez mes montres pas chères", score=0.7, author_id="spam1")
+    add_comment(db, site.id, "Un autre commentaire", score=0.6)
+    db.commit()
+    add_user(app, "camille")
+    browser_login(page, "camille", PASSWORD)
+    page.goto("/queue?tab=all&sort=oldest")  # oldest first: the spam comes first
+    card = page.locator(f"#c-{target.id}")
+    expect(page.locator("article.card").first).to_have_attribute("data-id", str(target.id))
+    expect(card.locator(".moderation")).to_have_text("")
+    card.locator("button[data-action=rejected]").click()
+    expect(page.locator("#reason-dialog")).to_be_visible()
+    page.fill("#reject-explanation", "Publicité déguisée, 3e fois cette semaine")
+    page.click("#reason-list >> text=Spam")
+    expect(card.locator(".status")).to_have_text("rejeté")
+    expect(card.locator(".moderation")).to_contain_text("Rejeté par vous")
+    expect(page.locator("#toast")).to_contain_text("1 commentaire rejeté. Motif : Spam.")
+
+    page.reload()
+    moderation = page.locator(f"#c-{target.id} .moderation")
+    expect(moderation).to_contain_text("Rejeté par camille")
+    expect(moderation).to_contain_text("Spam")
+    expect(moderation).to_contain_text("Publicité déguisée, 3e fois cette semaine")
+    entry = db.scalars(select(AuditEntry).where(AuditEntry.actor == "moderator")).one()
+    assert entry.reasons == [{"kind": "reason", "text": "Spam"},
+                             {"kind": "explanation", "text": "Publicité déguisée, 3e fois cette semaine"}]
+
+    page.locator(f"#c-{target.id}").click()
+    page.keyboard.press("u")
+    expect(page.locator(f"#c-{target.id} .status")).to_have_text("à vérifier")
+    expect(page.locator(f"#c-{target.id} .moderation")).to_have_text("")
+    page.reload()
+    expect(page.locator(f"#c-{target.id} .moderation")).to_have_text("")
+    expect(page.locator(f"#c-{target.id}")).not_to_contain_text("Rejeté par")
+    assert _statuses(db, [target.id]) == ["flagged"]
+    assert page.errors == []
+
+
+def test_the_explanation_field_takes_digits_and_enter_without_deciding(page, app, site, db):
+    ids = [add_comment(db, site.id, f"Commentaire {i}", score=0.7).id for i in range(2)]
+    db.commit()
+    add_user(app, "camille")
+    browser_login(page, "camille", PASSWORD)
+    page.keyboard.press("r")
+    page.click("#reject-explanation")
+    page.keyboard.type("Lien vers 2 sites")
+    page.keyboard.press("Enter")  # a new line, not a rejection
+    expect(page.locator("#reason-dialog")).to_be_visible()
+    assert _statuses(db, ids) == ["flagged", "flagged"]
+    page.keyboard.press("Control+Enter")  # rejects, with the explanation and no listed reason
+    expect(page.locator(FLAGGED_COUNT)).to_have_text("1")
+    note = db.scalars(select(AuditEntry.note).where(AuditEntry.actor == "moderator")).one()
+    assert note == "Lien vers 2 sites"
+    assert page.errors == []
+
+
+def test_axe_finds_no_critical_or_serious_violation_on_any_page(page, app, site, db):
+    from tests.dashboard_support import arrange_demo
+
+    demo = arrange_demo(db, site.id)
+    db.commit()
+    add_user(app, "root", role="admin")
+    page.goto("/login")
+    problems = {"/login": axe_violations(page)}
+    browser_login(page, "root", PASSWORD)
+    pages = ["/queue", "/queue?tab=all&sort=oldest", f"/comments/{demo[1].id}", "/audit", "/stats",
+             "/admin/sites", f"/admin/sites/{site.id}", "/admin/users", "/comments/999999"]
+    for path in pages:
+        page.goto(path)
+        page.wait_for_load_state("load")
+        assert page.locator("h1").count() >= 1, path
+        problems[path] = axe_violations(page)
+    page.goto("/queue")
+    page.keyboard.press("r")
+    expect(page.locator("#reason-dialog")).to_be_visible()
+    problems["/queue (reject dialog)"] = axe_violations(page)
+    page.keyboard.press("Escape")
+    page.keyboard.press("?")
+    problems["/queue (shortcuts)"] = axe_violations(page)
+    assert {path: found for path, found in problems.items() if found} == {}
+    assert [e for e in page.errors if "404" not in e] == []  # (the missing comment's page answers 404)

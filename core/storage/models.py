@@ -44,6 +44,8 @@ class Site(Base):
     # Reasons a moderator can pick when rejecting.
     reject_reasons: Mapped[list[Any]] = mapped_column(JSON, default=list)
     callback_url: Mapped[str | None] = mapped_column(String(2000))
+    # IANA time zone the dashboard shows this site's dates in.
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/Paris", server_default="Europe/Paris")
     # HMAC secrets for signed webhooks in and out and for Coral (several, so they can roll). Must be
     # recoverable to compute signatures, so they are stored as given: protect the database.
     signing_secrets: Mapped[list[Any]] = mapped_column(JSON, default=list)
@@ -148,6 +150,7 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default="moderator")  # moderator, admin
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    locale: Mapped[str | None] = mapped_column(String(8))  # dashboard language (fr, en); None: the browser's
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
 
 

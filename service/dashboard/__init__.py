@@ -8,9 +8,13 @@ from flask import Flask
 # The view modules register their routes on the blueprint when imported.
 from service.dashboard import admin, audit, auth, queue, stats  # noqa: F401
 from service.dashboard.blueprint import bp
+from service.dashboard.i18n import init_i18n
+from service.dashboard.queries import init_search
 from service.dashboard.templating import init_templating
 
 
 def init_app(app: Flask) -> None:
+    init_i18n(app, bp)
     init_templating(bp)
+    init_search(app)
     app.register_blueprint(bp)

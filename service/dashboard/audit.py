@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, timezone
 from urllib.parse import urlencode
 
+from flask_babel import gettext
 from flask import abort, render_template, request
 from sqlalchemy import select
 
@@ -24,7 +25,7 @@ def _date(name: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        abort(400, description=f"{name}: expected a date as YYYY-MM-DD")
+        abort(400, description=gettext("%(field)s: expected a date as YYYY-MM-DD", field=name))
 
 
 def _int(name: str) -> int | None:
@@ -32,7 +33,7 @@ def _int(name: str) -> int | None:
     if not value:
         return None
     if not is_row_id(value):
-        abort(400, description=f"{name}: expected a number")
+        abort(400, description=gettext("%(field)s: expected a number", field=name))
     return int(value)
 
 
@@ -41,7 +42,7 @@ def audit_log():
     args = request.args
     actor = args.get("actor", "")
     if actor and actor not in Actor.__members__:
-        abort(400, description="actor: unknown actor")
+        abort(400, description=gettext("actor: unknown actor"))
     action = args.get("action", "")[:40]
     who = args.get("who", "").strip()[:200]
     site_id, comment_id, before = _int("site"), _int("comment"), _int("before")
@@ -72,4 +73,5 @@ def audit_log():
     next_url = "?" + urlencode({**filters, "before": entries[-1].id}) if more else None
     sites = list(s.scalars(select(Site).order_by(Site.name)))
     return render_template("audit.html", entries=entries, sites=sites, site_names={x.id: x.name for x in sites},
+                           site_zones={x.id: x.timezone for x in sites},
                            filters=filters, actors=list(Actor.__members__), actions=ACTIONS, next_url=next_url)

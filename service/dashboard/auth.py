@@ -7,6 +7,7 @@ import hashlib
 import logging
 
 from flask import flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_user, logout_user
 from redis.exceptions import RedisError
 
@@ -59,11 +60,11 @@ def login():
         username = request.form.get("username", "")[:100]
         password = request.form.get("password", "")[:1000]
         if _too_many_failures(username):
-            return render_template("login.html", error="Too many failed attempts: wait 15 minutes."), 429
+            return render_template("login.html", error=gettext("Too many failed attempts: wait 15 minutes.")), 429
         user = authenticate(db_session(), username, password) if username and password else None
         if user is None:
             _record_failure(username)
-            error = "Unknown user or wrong password."
+            error = gettext("Unknown user or wrong password.")
         else:
             try:
                 vigie().redis.delete(_failure_key(username))
@@ -79,5 +80,5 @@ def login():
 def logout():
     logout_user()
     session.clear()
-    flash("You are logged out.")
+    flash(gettext("You are logged out."))
     return redirect(url_for("dashboard.login"))

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from service.dashboard.i18n import HTTP_TITLES
 from service.errors import error_response
 from service.security import csrf
 
@@ -32,7 +34,7 @@ def _guard():
         return None
     csrf.protect()  # every non-GET request of the dashboard carries the session's token
     if any("\x00" in key + value for data in (request.args, request.form) for key, value in data.items(multi=True)):
-        abort(400, description="NUL characters are not accepted.")  # PostgreSQL cannot store or compare them
+        abort(400, description=gettext("NUL characters are not accepted."))  # PostgreSQL cannot store or compare them
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     if not current_user.is_authenticated:
@@ -54,9 +56,11 @@ def _error_page(exc: HTTPException):
     """Dashboard errors: JSON for the page's scripts, a page in the dashboard's frame for people."""
     if exc.code is None or exc.code < 400:
         return exc
-    message = exc.description or exc.name
+    title = str(HTTP_TITLES.get(exc.code, exc.name))
+    # Our own aborts carry a translated description; werkzeug's stock English descriptions are replaced.
+    message = exc.description if exc.description and exc.description != type(exc).description else title
     if isinstance(exc, CSRFError):
-        message = "Your session has expired or the form is stale: reload the page and try again."
+        message = gettext("Your session has expired or the form is stale: reload the page and try again.")
     if _wants_json():
         return error_response(exc.code, (exc.name or "error").lower().replace(" ", "_"), message)
-    return render_template("error.html", code=exc.code, title=exc.name, message=message), exc.code
+    return render_template("error.html", code=exc.code, title=title, message=message), exc.code

@@ -6,14 +6,17 @@ Two kinds of marks:
 * ``word``: word-list hits, from the reasons of kind ``"word"`` of the automatic decision's audit entry
   (``core/policy.py`` records the character span of each hit in the original text);
 * ``model``: the spans ``Scorer.explain`` stored in ``ModelResult.spans`` (the words whose removal lowers the
-  toxicity score most, with that drop as ``weight``); spans weighing less than half the strongest one are
+  toxicity score most, with that drop as ``weight``, shown in words with the figure on hover); spans weighing less than half the strongest one are
   ``model-weak`` (drawn lighter).
 """
 from __future__ import annotations
 
 from typing import Any, Iterable
 
+from flask_babel import gettext
 from markupsafe import Markup, escape
+
+from service.dashboard.i18n import LIST_NAMES, name_of, significant
 
 MAX_DISPLAY_CHARS = 20_000
 
@@ -23,7 +26,8 @@ def _intervals(text_len: int, word_reasons: Iterable[dict[str, Any]], spans: Ite
     for reason in word_reasons or ():
         if isinstance(reason, dict) and reason.get("kind") == "word":
             out.append((reason.get("start"), reason.get("end"), "word",
-                        f"{reason.get('list', 'word')} list: {reason.get('term', '')}"))
+                        gettext("In the “%(list)s” word list: %(term)s",
+                                list=name_of(LIST_NAMES, reason.get("list", "")), term=reason.get("term", ""))))
     spans = [s for s in spans or () if isinstance(s, dict)]
     weights = [s["weight"] for s in spans if isinstance(s.get("weight"), (int, float))]
     strongest = max(weights, default=0.0)
@@ -31,9 +35,14 @@ def _intervals(text_len: int, word_reasons: Iterable[dict[str, Any]], spans: Ite
         weight = span.get("weight")
         if isinstance(weight, (int, float)):
             kind = "model" if strongest <= 0 or weight >= strongest / 2 else "model-weak"
-            out.append((span.get("start"), span.get("end"), kind, f"model: +{weight:.3g}"))
+            figure = significant(weight)
+            if strongest > 0 and weight >= strongest:
+                title = gettext("The word that weighed most in the score (weight %(weight)s)", weight=figure)
+            else:
+                title = gettext("Weighed in the score (weight %(weight)s)", weight=figure)
+            out.append((span.get("start"), span.get("end"), kind, title))
         else:
-            out.append((span.get("start"), span.get("end"), "model", "model"))
+            out.append((span.get("start"), span.get("end"), "model", gettext("Weighed in the score")))
     clean = []
     for start, end, kind, title in out:
         if isinstance(start, int) and isinstance(end, int):
@@ -64,7 +73,7 @@ def highlight(text: str, word_reasons: Iterable[dict[str, Any]] = (),
         title = escape("; ".join(dict.fromkeys(i[3] for i in covering)))
         parts.append(Markup('<mark class="hl {}" title="{}">{}</mark>').format(classes, title, segment))
     if truncated:
-        parts.append(Markup('<span class="truncated">… (truncated)</span>'))
+        parts.append(Markup('<span class="truncated">… ({})</span>').format(gettext("truncated")))
     return Markup("").join(parts)
 
 

@@ -7,12 +7,18 @@ first and on the thousandth page."""
 from __future__ import annotations
 
 import math
+import sqlite3
+import unicodedata
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import Select, and_, func, or_, select
+from flask_babel import gettext
+from sqlalchemy import Select, Text, and_, event, func, or_, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.orm import Session, selectinload
 
 from service.dashboard.blueprint import is_row_id
@@ -20,9 +26,72 @@ from core.storage.models import AuditEntry, Comment, ModelResult
 from core.vocabulary import LABELS
 
 TABS = ("flagged", "pending", "approved", "rejected", "all")
-SORTS = ("score", "time")
+SORTS = ("score", "time", "oldest")  # most toxic first, newest first, oldest first (work a queue in order)
 PAGE_SIZE = 25
 AUTOMATIC_ACTORS = ("model", "rule")
+HUMAN_ACTORS = ("moderator", "admin")
+
+# Accent folding for search: "tempete" finds "tempête" and "TEMPÊTE". One table, used three ways: by Python for
+# the searched words, as the SQL function vigie_fold() on SQLite (registered on each connection, see init_search),
+# and as lower() + translate() on PostgreSQL (built-in functions, nothing to install).
+FOLD = {**{c: "a" for c in "àâäáãå"}, "ç": "c", **{c: "e" for c in "éèêë"}, **{c: "i" for c in "îïíì"},
+        **{c: "o" for c in "ôöóòõ"}, **{c: "u" for c in "ùûüú"}, "ÿ": "y", "ñ": "n", "œ": "oe", "æ": "ae",
+        "\u2019": "'"}
+
+
+def fold_text(text: str | None) -> str | None:
+    """Lower-cased, accents folded: what both the comment text and the searched words become."""
+    if text is None:
+        return None
+    if text.isascii():
+        return text.lower()
+    if not unicodedata.is_normalized("NFC", text):  # "e" + combining accent: one "é" first
+        text = unicodedata.normalize("NFC", text)
+    text = text.lower()
+    for src, dst in FOLD.items():  # str.replace per letter present: far faster than str.translate with a dict
+        if src in text:
+            text = text.replace(src, dst)
+    return text
+
+
+class folded(FunctionElement):
+    """``fold_text`` in SQL."""
+    type = Text()
+    name = "vigie_fold"
+    inherit_cache = True
+
+
+@compiles(folded)
+def _folded_sqlite(element, compiler, **kw):
+    return f"vigie_fold({compiler.process(element.clauses, **kw)})"
+
+
+def _sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+@compiles(folded, "postgresql")
+def _folded_postgresql(element, compiler, **kw):
+    single = {k: v for k, v in FOLD.items() if len(v) == 1}
+    expr = f"lower({compiler.process(element.clauses, **kw)})"
+    for src, dst in FOLD.items():
+        if len(dst) > 1:
+            expr = f"replace({expr}, {_sql_literal(src)}, {_sql_literal(dst)})"
+    return f"translate({expr}, {_sql_literal(''.join(single))}, {_sql_literal(''.join(single.values()))})"
+
+
+def _register_sqlite_fold(dbapi_connection, _record) -> None:
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.create_function("vigie_fold", 1, fold_text, deterministic=True)
+
+
+def init_search(app) -> None:
+    """Give every SQLite connection the vigie_fold() function (connections opened before are closed)."""
+    if not event.contains(Engine, "connect", _register_sqlite_fold):
+        event.listen(Engine, "connect", _register_sqlite_fold)
+    vigie = app.extensions.get("vigie")
+    if vigie is not None and vigie.db.engine.dialect.name == "sqlite":
+        vigie.db.engine.dispose()
 
 
 class BadFilter(ValueError):
@@ -35,7 +104,7 @@ def _parse_date(value: str, name: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError as exc:
-        raise BadFilter(f"{name}: expected a date as YYYY-MM-DD") from exc
+        raise BadFilter(gettext("%(field)s: expected a date as YYYY-MM-DD", field=name)) from exc
 
 
 @dataclass(frozen=True)
@@ -55,22 +124,22 @@ class QueueFilters:
     def from_args(cls, args) -> QueueFilters:
         tab = args.get("tab", "flagged") or "flagged"
         if tab not in TABS:
-            raise BadFilter(f"tab: must be one of {', '.join(TABS)}")
+            raise BadFilter(gettext("tab: must be one of %(values)s", values=", ".join(TABS)))
         sort = args.get("sort", "score") or "score"
         if sort not in SORTS:
-            raise BadFilter("sort: must be 'score' or 'time'")
+            raise BadFilter(gettext("sort: must be one of %(values)s", values=", ".join(SORTS)))
         site = args.get("site", "")
         if site and not is_row_id(site):
-            raise BadFilter("site: expected a site id")
+            raise BadFilter(gettext("site: expected a site id"))
         label = args.get("label", "")
         if label and label not in LABELS:
-            raise BadFilter(f"label: must be one of {', '.join(LABELS)}")
+            raise BadFilter(gettext("label: must be one of %(values)s", values=", ".join(LABELS)))
         try:
             min_score = float(args.get("min", "") or 0.5)
         except ValueError as exc:
-            raise BadFilter("min: expected a number between 0 and 1") from exc
+            raise BadFilter(gettext("min: expected a number between 0 and 1")) from exc
         if not 0.0 <= min_score <= 1.0:  # also refuses nan
-            raise BadFilter("min: expected a number between 0 and 1")
+            raise BadFilter(gettext("min: expected a number between 0 and 1"))
         cursor = args.get("cursor", "")
         if cursor:
             parse_cursor(cursor, sort)
@@ -99,6 +168,8 @@ def parse_cursor(cursor: str, sort: str) -> tuple[float | None, int]:
     try:
         if sort == "time" and cursor.startswith("t"):
             return None, _row_id(cursor[1:])
+        if sort == "oldest" and cursor.startswith("o"):
+            return None, _row_id(cursor[1:])
         if sort == "score" and cursor.startswith("n:"):
             return None, _row_id(cursor[2:])
         if sort == "score" and cursor.startswith("s"):
@@ -107,12 +178,14 @@ def parse_cursor(cursor: str, sort: str) -> tuple[float | None, int]:
                 return float(score), _row_id(ident)
     except ValueError:
         pass
-    raise BadFilter("cursor: not a cursor of this queue; start again from the first page")
+    raise BadFilter(gettext("cursor: not a cursor of this queue; start again from the first page"))
 
 
 def make_cursor(comment: Comment, sort: str) -> str:
     if sort == "time":
         return f"t{comment.id}"
+    if sort == "oldest":
+        return f"o{comment.id}"
     if comment.score is None:
         return f"n:{comment.id}"
     return f"s{comment.score!r}:{comment.id}"
@@ -138,7 +211,7 @@ def apply_filters(stmt: Select, f: QueueFilters) -> Select:
     if f.author:
         stmt = stmt.where(or_(Comment.author_id == f.author, Comment.author_name == f.author))
     if f.q:
-        stmt = stmt.where(Comment.text.icontains(f.q, autoescape=True))
+        stmt = stmt.where(folded(Comment.text).contains(fold_text(f.q), autoescape=True))
     return stmt
 
 
@@ -159,6 +232,7 @@ class Page:
     filters: QueueFilters
     decisions: dict[int, AuditEntry] = field(default_factory=dict)  # latest automatic decision per comment
     parents: dict[tuple[int, str], Comment] = field(default_factory=dict)
+    moderations: dict[int, AuditEntry] = field(default_factory=dict)  # latest moderator entry per comment
 
 
 def queue_page(session: Session, f: QueueFilters, size: int = PAGE_SIZE) -> Page:
@@ -169,6 +243,10 @@ def queue_page(session: Session, f: QueueFilters, size: int = PAGE_SIZE) -> Page
         if f.cursor:
             stmt = stmt.where(Comment.id < parse_cursor(f.cursor, "time")[1])
         stmt = stmt.order_by(Comment.id.desc())
+    elif f.sort == "oldest":
+        if f.cursor:
+            stmt = stmt.where(Comment.id > parse_cursor(f.cursor, "oldest")[1])
+        stmt = stmt.order_by(Comment.id.asc())
     else:
         if f.cursor:
             score, ident = parse_cursor(f.cursor, "score")
@@ -183,7 +261,17 @@ def queue_page(session: Session, f: QueueFilters, size: int = PAGE_SIZE) -> Page
     page = Page(rows[:size], next_cursor, f)
     page.decisions = automatic_decisions(session, [c.id for c in page.comments])
     page.parents = parents_of(session, page.comments)
+    page.moderations = moderator_decisions(session, [c.id for c in page.comments])
     return page
+
+
+def moderator_decisions(session: Session, comment_ids: list[int]) -> dict[int, AuditEntry]:
+    """The latest moderator (or admin) entry of each comment: who decided, why; an undo when it was undone."""
+    if not comment_ids:
+        return {}
+    stmt = (select(AuditEntry).where(AuditEntry.comment_id.in_(comment_ids), AuditEntry.actor.in_(HUMAN_ACTORS))
+            .order_by(AuditEntry.id))
+    return {entry.comment_id: entry for entry in session.scalars(stmt)}
 
 
 def automatic_decisions(session: Session, comment_ids: list[int]) -> dict[int, AuditEntry]:

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from urllib.parse import parse_qsl
 
 from flask import abort, make_response, render_template, request
+from flask_babel import gettext
 from flask_login import current_user
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from redis.exceptions import RedisError
@@ -20,11 +21,11 @@ from werkzeug.datastructures import MultiDict
 from core.decisions import record_decision
 from core.queues import UNDO_PREFIX, UNDO_TTL_S
 from core.storage.models import Comment, Site
-from core.vocabulary import Actor, moderator_reason
+from core.vocabulary import Actor, explanation_reason, moderator_reason
 from service.context import db_session, vigie
 from service.dashboard.blueprint import ID, MAX_ID, bp
-from service.dashboard.queries import (BadFilter, QueueFilters, author_history, comment_history, parents_of,
-                                       queue_page, tab_counts, automatic_decisions)
+from service.dashboard.queries import (BadFilter, QueueFilters, author_history, automatic_decisions,
+                                       comment_history, moderator_decisions, parents_of, queue_page, tab_counts)
 from service.errors import error_response, validation_message
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def queue_counts():
 def _comment_or_404(comment_id: int) -> Comment:
     comment = db_session().get(Comment, comment_id)
     if comment is None:
-        abort(404, description="No such comment.")
+        abort(404, description=gettext("No such comment."))
     return comment
 
 
@@ -91,7 +92,8 @@ def comment_panel(comment_id: int):
 def comment_page(comment_id: int):
     comment = _comment_or_404(comment_id)
     s = db_session()
-    page_like = {"decisions": automatic_decisions(s, [comment.id]), "parents": parents_of(s, [comment])}
+    page_like = {"decisions": automatic_decisions(s, [comment.id]), "parents": parents_of(s, [comment]),
+                 "moderations": moderator_decisions(s, [comment.id])}
     return render_template("comment.html", c=comment, page=page_like, **_panel_context(comment),
                            reject_reasons={str(comment.site_id): list(comment.site.reject_reasons or [])})
 
@@ -102,6 +104,8 @@ class DecideIn(BaseModel):
     ids: Annotated[list[Annotated[int, Field(gt=0, le=MAX_ID)]], Field(min_length=1, max_length=MAX_BULK)]
     status: Literal["approved", "rejected"]
     reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    # The moderator's own words on a rejection (audit note, sent to the site's callback with the decision).
+    explanation: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] | None = None
     query: Annotated[str, StringConstraints(max_length=2000)] = ""
 
 
@@ -158,15 +162,23 @@ def decide():
     found = {c.id for c in comments}
     missing = [i for i in body.ids if i not in found]
     if missing:
-        return error_response(404, "not_found", f"no comment with id {missing[0]}", missing=missing)
+        return error_response(404, "not_found", gettext("No comment with id %(id)s.", id=missing[0]),
+                              missing=missing)
     reason = body.reason or None
-    if reason and body.status != "rejected":
-        return error_response(400, "invalid_request", "reason: only a rejection takes a reason")
+    explanation = body.explanation or None
+    if (reason or explanation) and body.status != "rejected":
+        return error_response(400, "invalid_request", gettext("Only a rejection takes a reason or an explanation."))
+    if explanation and "\x00" in explanation:
+        return error_response(400, "invalid_request", gettext("NUL characters are not accepted."))
     if reason:
         for comment in comments:
             if reason not in (comment.site.reject_reasons or []):
                 return error_response(400, "invalid_request",
-                                      f"reason: not one of the reject reasons of site {comment.site.slug}")
+                                      gettext("“%(reason)s” is not one of the reject reasons of site %(site)s.",
+                                              reason=reason, site=comment.site.name))
+    # The reason and the explanation travel as reasons, so the site's callback receives them with the decision.
+    reasons = ([moderator_reason(reason)] if reason else []) + (
+        [explanation_reason(explanation)] if explanation else [])
     changes = []
     services = vigie()
     for comment in comments:
@@ -174,7 +186,7 @@ def decide():
             continue
         changes.append([comment.id, comment.status, body.status])
         record_decision(s, comment, body.status, actor=Actor.moderator.value, actor_name=current_user.username,
-                        reasons=[moderator_reason(reason)] if reason else [], note=reason, services=services)
+                        reasons=reasons, note=explanation or reason, services=services)
     s.commit()
     if changes:
         _push_undo(changes)
@@ -189,9 +201,9 @@ def undo():
     try:
         changes = _pop_undo()
     except RedisError:
-        return error_response(503, "undo_unavailable", "Undo is unavailable right now (Redis); try again.")
+        return error_response(503, "undo_unavailable", gettext("Undo is unavailable right now; try again."))
     if not changes:
-        return error_response(409, "nothing_to_undo", "There is no action of yours to undo.")
+        return error_response(409, "nothing_to_undo", gettext("There is no action of yours to undo."))
     s = db_session()
     services = vigie()
     undone, skipped = [], []

@@ -6,9 +6,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flask_babel import gettext
+
 from service.dashboard.highlight import safe_url
 from core.policy import LABELS, merged
 from core.wordlists import normalize_term
+from service.dashboard.i18n import DEFAULT_TIMEZONE, LABEL_NAMES, name_of, valid_timezone
 
 MAX_TERMS = 20_000
 MAX_TERM_CHARS = 100
@@ -21,6 +24,7 @@ class ParsedSettings:
     policy: dict[str, Any] = field(default_factory=dict)
     reject_reasons: list[str] = field(default_factory=list)
     callback_url: str | None = None
+    timezone: str = DEFAULT_TIMEZONE
     errors: list[str] = field(default_factory=list)
 
 
@@ -31,10 +35,10 @@ def _threshold(form, key: str, label: str, errors: list[str]) -> float | None:
     try:
         value = float(raw)
     except ValueError:
-        errors.append(f"{label}: “{raw[:20]}” is not a number")
+        errors.append(gettext("%(field)s: “%(value)s” is not a number", field=label, value=raw[:20]))
         return None
     if not 0.0 <= value <= 1.0:
-        errors.append(f"{label}: must be between 0 and 1")
+        errors.append(gettext("%(field)s: must be between 0 and 1", field=label))
         return None
     return round(value, 4)
 
@@ -46,39 +50,47 @@ def _lines(text: str, what: str, errors: list[str], limit: int) -> list[str]:
         if not term or term in seen:
             continue
         if len(term) > MAX_TERM_CHARS:
-            errors.append(f"{what}: “{term[:30]}…” is longer than {MAX_TERM_CHARS} characters")
+            errors.append(gettext("%(field)s: “%(term)s…” is longer than %(n)s characters", field=what, term=term[:30],
+                                  n=MAX_TERM_CHARS))
             continue
         seen.add(term)
         out.append(term)
     if len(out) > limit:
-        errors.append(f"{what}: at most {limit} entries")
+        errors.append(gettext("%(field)s: at most %(n)s entries", field=what, n=limit))
     return out
 
 
 def parse_form(form, current_policy: dict[str, Any] | None) -> ParsedSettings:
     errors: list[str] = []
     policy = merged(current_policy)
-    policy["thresholds"] = {label: _threshold(form, f"threshold_{label}", f"Flag threshold ({label})", errors)
+    policy["thresholds"] = {label: _threshold(form, f"threshold_{label}", gettext("Flag threshold (%(label)s)", label=name_of(LABEL_NAMES, label)), errors)
                             for label in LABELS}
     policy["reject_thresholds"] = {}
     for label in LABELS:
-        value = _threshold(form, f"reject_{label}", f"Reject threshold ({label})", errors)
+        value = _threshold(form, f"reject_{label}",
+                           gettext("Reject threshold (%(label)s)", label=name_of(LABEL_NAMES, label)), errors)
         if value is not None:
             policy["reject_thresholds"][label] = value
     action = form.get("banned_action", "rejected")
     if action not in ("rejected", "flagged"):
-        errors.append("Banned words: action must be “rejected” or “flagged”")
+        errors.append(gettext("Banned words: action must be “reject” or “flag”"))
     policy["banned_action"] = action
-    policy["words"] = {name: _lines(form.get(f"words_{name}", ""), f"{name.capitalize()} words", errors, MAX_TERMS)
+    list_titles = {"banned": gettext("Banned words"), "suspect": gettext("Suspect words"),
+                   "allowed": gettext("Allowed words")}
+    policy["words"] = {name: _lines(form.get(f"words_{name}", ""), list_titles[name], errors, MAX_TERMS)
                        for name in ("banned", "suspect", "allowed")}
-    reasons = _lines(form.get("reject_reasons", ""), "Reject reasons", errors, MAX_REASONS)
+    reasons = _lines(form.get("reject_reasons", ""), gettext("Reject reasons"), errors, MAX_REASONS)
     url = (form.get("callback_url") or "").strip()
     if url and (len(url) > 2000 or safe_url(url) is None):
-        errors.append("Callback URL: must be an http:// or https:// URL")
+        errors.append(gettext("Callback URL: must be an http:// or https:// URL"))
     name = (form.get("name") or "").strip()
     if not name or len(name) > 200:
-        errors.append("Name: required, at most 200 characters")
-    return ParsedSettings(name=name, policy=policy, reject_reasons=reasons, callback_url=url or None, errors=errors)
+        errors.append(gettext("Name: required, at most 200 characters"))
+    tz = (form.get("timezone") or "").strip() or DEFAULT_TIMEZONE
+    if not valid_timezone(tz):
+        errors.append(gettext("Time zone: “%(value)s” is not a time zone name such as Europe/Paris", value=tz[:64]))
+    return ParsedSettings(name=name, policy=policy, reject_reasons=reasons, callback_url=url or None, timezone=tz,
+                          errors=errors)
 
 
 def describe_changes(old: dict[str, Any], new: dict[str, Any]) -> str:
@@ -103,7 +115,7 @@ def describe_changes(old: dict[str, Any], new: dict[str, Any]) -> str:
             notes.append(part)
     if old_p.get("banned_action") != new_p.get("banned_action"):
         notes.append(f"banned_action: {old_p.get('banned_action')} → {new_p.get('banned_action')}")
-    for key in ("name", "callback_url"):
+    for key in ("name", "callback_url", "timezone"):
         if old.get(key) != new.get(key):
             notes.append(f"{key}: {old.get(key) or '—'} → {new.get(key) or '—'}")
     if old.get("reject_reasons") != new.get("reject_reasons"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from flask_babel import gettext
 from flask import abort, render_template, request
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
@@ -99,10 +100,10 @@ def overturns(session: Session, since: datetime, site_id: int | None) -> dict:
 def stats():
     days_arg = request.args.get("days", "30")
     if not is_row_id(days_arg) or not 1 <= int(days_arg) <= 3650:
-        abort(400, description="days: expected a number of days between 1 and 3650")
+        abort(400, description=gettext("days: expected a number of days between 1 and 3650"))
     site_arg = request.args.get("site", "")
     if site_arg and not is_row_id(site_arg):
-        abort(400, description="site: expected a site id")
+        abort(400, description=gettext("site: expected a site id"))
     site_id = int(site_arg) if site_arg else None
     days = int(days_arg)
     since = datetime.now(timezone.utc) - timedelta(days=days)

@@ -1,25 +1,15 @@
-"""Template helpers: dates, scores, labels, reasons and the highlighted comment text."""
+"""Template helpers: scores said in words, reasons, moderators' decisions and the highlighted comment text (dates,
+numbers and names in the page's language come from service.dashboard.i18n)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
 from flask import Blueprint
+from flask_babel import gettext
 
-from service.dashboard.highlight import highlight, safe_url
 from core.vocabulary import LABELS
-
-LABEL_NAMES = {"toxicity": "Toxicity", "severe_toxicity": "Severe toxicity", "obscene": "Obscene",
-               "threat": "Threat", "insult": "Insult", "identity_attack": "Identity attack"}
-ACTOR_NAMES = {"model": "Model", "rule": "Word list", "moderator": "Moderator", "admin": "Admin", "system": "System"}
-
-
-def when(value: datetime | None) -> str:
-    if value is None:
-        return ""
-    if value.tzinfo is None:  # SQLite gives back naive UTC datetimes
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+from service.dashboard.highlight import highlight, safe_url
+from service.dashboard.i18n import LABEL_NAMES, LIST_NAMES, decimal, likelihood, name_of
 
 
 def score_level(score: float | None) -> str:
@@ -29,21 +19,34 @@ def score_level(score: float | None) -> str:
 
 
 def reason_text(reason: Any) -> str:
-    """One reason as a line of plain text (escaped by the template)."""
+    """One reason as a line a moderator understands (plain text, escaped by the template)."""
     if not isinstance(reason, dict):
         return str(reason)
     kind = reason.get("kind")
     if kind == "score":
-        label = LABEL_NAMES.get(reason.get("label"), str(reason.get("label")))
         try:
-            return f"{label} {float(reason.get('score')):.2f} ≥ {float(reason.get('threshold')):.2f}"
+            return likelihood(str(reason.get("label")), float(reason.get("score")))
         except (TypeError, ValueError):
-            return label
+            return name_of(LABEL_NAMES, reason.get("label"))
     if kind == "word":
-        return f"{reason.get('list', 'word')} word “{reason.get('term', '')}”"
-    if kind == "reason":  # a moderator's reason (core.vocabulary.moderator_reason)
+        return gettext("Word from the “%(list)s” list: “%(term)s”", list=name_of(LIST_NAMES, reason.get("list", "")),
+                       term=reason.get("term", ""))
+    # a moderator's reason or explanation (core.vocabulary.moderator_reason, explanation_reason)
+    if kind in ("reason", "explanation"):
         return str(reason.get("text", ""))
     return ", ".join(f"{k}: {v}" for k, v in reason.items())
+
+
+def reason_figures(reason: Any) -> str:
+    """The figures behind a reason, for its hover title: "Toxicity: score 0.92, flag threshold 0.41"."""
+    if not isinstance(reason, dict) or reason.get("kind") != "score":
+        return ""
+    try:
+        return gettext("%(label)s: score %(score)s, flag threshold %(threshold)s",
+                       label=name_of(LABEL_NAMES, reason.get("label")), score=decimal(float(reason.get("score"))),
+                       threshold=decimal(float(reason.get("threshold"))))
+    except (TypeError, ValueError):
+        return ""
 
 
 def init_templating(bp: Blueprint) -> None:
@@ -51,10 +54,8 @@ def init_templating(bp: Blueprint) -> None:
     def vigie_labels():
         return LABELS
 
-    bp.add_app_template_filter(when, "when")
     bp.add_app_template_filter(score_level, "score_level")
     bp.add_app_template_filter(reason_text, "reason_text")
+    bp.add_app_template_filter(reason_figures, "reason_figures")
     bp.add_app_template_filter(safe_url, "safe_url")
-    bp.add_app_template_filter(lambda label: LABEL_NAMES.get(label, label), "label_name")
-    bp.add_app_template_filter(lambda actor: ACTOR_NAMES.get(actor, actor), "actor_name")
     bp.add_app_template_global(highlight, "highlight")

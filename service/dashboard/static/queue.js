@@ -9,6 +9,7 @@
   const help = document.getElementById("help");
   const reasonDialog = document.getElementById("reason-dialog");
   const reasonList = document.getElementById("reason-list");
+  const explanation = document.getElementById("reject-explanation");
   const reasons = JSON.parse(document.getElementById("reject-reasons").textContent || "{}");
   const tab = root.dataset.tab;
   const query = root.dataset.query;
@@ -52,7 +53,7 @@
 
   function updateSelection() {
     const n = selected().length;
-    document.getElementById("selection-count").textContent = n ? n + " selected" : "No comment selected";
+    document.getElementById("selection-count").textContent = n ? Vigie.tn("selected", n) : Vigie.t("none_selected");
     document.getElementById("bulk-approve").disabled = !n;
     document.getElementById("bulk-reject").disabled = !n;
     const all = document.getElementById("select-all");
@@ -63,7 +64,7 @@
   function updateCounts(counts) {
     if (!counts) return;
     document.querySelectorAll("[data-count]").forEach((el) => {
-      if (el.dataset.count in counts) el.textContent = counts[el.dataset.count];
+      if (el.dataset.count in counts) el.textContent = Vigie.formatNumber(counts[el.dataset.count]);
     });
   }
 
@@ -78,7 +79,7 @@
   let sequence = 0;
   let appliedSequence = 0;
 
-  function decide(targetCards, status, reason) {
+  function decide(targetCards, status, reason, explanation) {
     if (!targetCards.length) return;
     const ids = targetCards.map((c) => Number(c.dataset.id));
     const all = cards();
@@ -100,15 +101,14 @@
     showEmpty();
     if (rest.length < 5) loadMore();
     const mine = ++sequence;
-    send("/actions/decide", {ids, status, reason: reason || null, query}).then((data) => {
+    send("/actions/decide", {ids, status, reason: reason || null, explanation: explanation || null, query}).then((data) => {
       if (mine > appliedSequence) { appliedSequence = mine; updateCounts(data.counts); }
       if (leaving) targetCards.forEach((card) => card.remove());
-      const verb = status === "approved" ? "Approved" : "Rejected";
-      Vigie.toast(verb + " " + ids.length + (ids.length > 1 ? " comments" : " comment") +
-                  (reason ? " (" + reason + ")" : "") + ". Press u to undo.", "ok");
+      Vigie.toast(Vigie.tn(status === "approved" ? "approved" : "rejected", ids.length) +
+                  (reason ? " " + Vigie.t("with_reason", {reason}) : "") + " " + Vigie.t("undo_hint"), "ok");
     }).catch((e) => {
       if (mine > appliedSequence) appliedSequence = mine;
-      targetCards.forEach((card, i) => { card.hidden = false; setStatus(card, previous[i]); });
+      targetCards.forEach((card, i) => { card.hidden = false; setStatus(card, previous[i], true); });
       showEmpty();
       Vigie.toast(e.message, "error");
     });
@@ -122,11 +122,21 @@
     return result;
   }
 
-  function setStatus(card, status) {
+  function setStatus(card, status, restoring) {
     card.dataset.status = status;
     const badge = card.querySelector('[data-role="status"]');
-    badge.textContent = status;
+    badge.textContent = Vigie.t("status_" + status);
     badge.className = "status status-" + status;
+    const who = card.querySelector('[data-role="moderation"]');
+    if (who) {  // who decided: this moderator now (the server's page says it after a reload)
+      who.textContent = "";
+      if (!restoring && (status === "approved" || status === "rejected")) {
+        const line = document.createElement("span");
+        line.className = "decided-by";
+        line.textContent = Vigie.t("decided_by_you_" + status);
+        who.appendChild(line);
+      }
+    }
   }
 
   function showEmpty() {
@@ -175,8 +185,8 @@
       if (mine > appliedSequence) { appliedSequence = mine; updateCounts(data.counts); }
       if (root.dataset.single) { window.location.reload(); return; }
       await reloadFirstPage(data.undone);
-      Vigie.toast(data.undone.length ? "Undone: " + data.undone.length + " comment(s) back to their previous status." :
-                  "Nothing undone: those comments were changed since.", "ok");
+      Vigie.toast(data.undone.length ? Vigie.t("undone", {n: Vigie.formatNumber(data.undone.length)}) :
+                  Vigie.t("nothing_undone"), "ok");
     } catch (e) {
       if (mine > appliedSequence) appliedSequence = mine;
       Vigie.toast(e.message, "error");
@@ -203,7 +213,9 @@
       reasonList.appendChild(li);
     });
     document.getElementById("reason-target").textContent =
-      targetCards.length > 1 ? targetCards.length + " comments" : "comment #" + targetCards[0].dataset.id;
+      targetCards.length > 1 ? Vigie.t("reject_many", {n: Vigie.formatNumber(targetCards.length)}) :
+                               Vigie.t("reject_one", {id: targetCards[0].dataset.id});
+    explanation.value = "";
     reasonDialog.showModal();
     document.getElementById("reject-no-reason").focus();
   }
@@ -211,11 +223,16 @@
   function confirmReject(reason) {
     const t = pendingReject;
     pendingReject = null;
+    const words = explanation.value.trim();
     reasonDialog.close();
-    if (t) decide(t, "rejected", reason);
+    if (t) decide(t, "rejected", reason, words);
   }
 
   reasonDialog.addEventListener("keydown", (event) => {
+    if (event.target === explanation) {  // typing the explanation: Ctrl+Enter rejects, other keys are text
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); confirmReject(null); }
+      return;
+    }
     if (/^[1-9]$/.test(event.key)) {
       const choice = reasonList.querySelectorAll(".reason-choice")[Number(event.key) - 1];
       if (choice) { event.preventDefault(); confirmReject(choice.dataset.reason); }
