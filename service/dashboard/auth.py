@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from urllib.parse import urlsplit
 
 from flask import flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
@@ -44,10 +45,18 @@ def _record_failure(username: str) -> None:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only local paths: ``//evil.example`` or ``https://...`` fall back to the queue."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("dashboard.queue")
+    """Only a same-site path: ``/queue?site=2``. Anything a browser could read as another host or that could break
+    the header (``//evil.example``, ``/\tevil``, ``https://...``, backslashes, spaces, control or non-ASCII
+    characters, CR/LF) falls back to the dashboard home."""
+    home = url_for("dashboard.queue")
+    if not target or len(target) > 2000 or not target.isascii() or not target.isprintable():
+        return home
+    if any(c in target for c in " \\") or not target.startswith("/") or target.startswith("//"):
+        return home
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/"):
+        return home
+    return target
 
 
 @bp.route("/login", methods=["GET", "POST"])
