@@ -146,7 +146,9 @@ def up(port: int | None, webhooks: bool) -> None:
 @click.command("create-site")
 @click.argument("slug")
 @click.option("--name", default=None, help="Display name (default: the slug).")
-@click.option("--callback-url", default=None, help="Where signed decision webhooks are sent.")
+@click.option("--callback-url", default=None,
+              help="Where signed decision webhooks are sent (http(s); no internal address unless allowed by "
+                   "VIGIE_CALLBACK_ALLOW_HOSTS / VIGIE_CALLBACK_ALLOW_NETWORKS).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def create_site_command(slug: str, name: str | None, callback_url: str | None, as_json: bool) -> None:
     """Create a site; prints its API key and signing secret (shown once)."""
@@ -157,6 +159,13 @@ def create_site_command(slug: str, name: str | None, callback_url: str | None, a
     from service.storage.models import Site
 
     settings = _settings()
+    if callback_url is not None:
+        from service import netguard
+
+        try:
+            netguard.check_url(callback_url, netguard.AllowList.from_settings(settings))
+        except netguard.UnsafeURL as exc:
+            raise click.BadParameter(str(exc), param_hint="--callback-url") from None
     db = Database(settings.resolved_database_url)
     with db.session() as session:
         if session.scalar(select(Site).where(Site.slug == slug)) is not None:

@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -52,6 +52,20 @@ class Settings(BaseSettings):
     webhook_retry_intervals: list[int] = Field(
         [10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 28800, 28800],
         description="Seconds between delivery retries (JSON list); the default spans about 24 h.")
+    # Outgoing requests (service/netguard.py): callback URLs may not reach loopback, private, link-local or
+    # metadata addresses unless named here.
+    callback_allow_hosts: str = Field("", description="Host names a callback URL may use whatever they resolve to "
+                                      "(comma list), e.g. localhost for local development.")
+    callback_allow_networks: str = Field("", description="Addresses or CIDR networks callbacks may reach despite "
+                                         "the SSRF rules (comma list), e.g. 127.0.0.0/8,::1.")
+
+    @field_validator("callback_allow_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        from service.netguard import AllowList
+
+        AllowList.parse(networks=value)  # a typo is an error at start, not a silently empty list
+        return value
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -81,6 +81,17 @@ def parse_form(form, current_policy: dict[str, Any] | None) -> ParsedSettings:
     return ParsedSettings(name=name, policy=policy, reject_reasons=reasons, callback_url=url or None, errors=errors)
 
 
+def callback_problem(url: str, settings) -> str | None:
+    """Why a callback URL may not be used (service.netguard: internal addresses, credentials in the URL), or None."""
+    from service import netguard
+
+    try:
+        netguard.check_url(url, netguard.AllowList.from_settings(settings))
+    except netguard.UnsafeURL as exc:
+        return str(exc)
+    return None
+
+
 def describe_changes(old: dict[str, Any], new: dict[str, Any]) -> str:
     """A short, human description of what changed between two settings snapshots (for the audit note)."""
     notes = []
