@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask
 
-from service import api, context, dashboard, errors, health, security
+from service import api, context, dashboard, errors, health, logredact, security
 from service.config import Settings
 from service.context import Vigie
 from service.integrations import coral, perspective, webhooks_in
@@ -20,6 +20,7 @@ SURFACES = (security, health, api, dashboard, perspective, coral, webhooks_in)
 def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     settings = config if isinstance(config, Settings) else Settings(**(config or {}))
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logredact.install()  # the development server's request log: no ?key=vg_... in it
     app = Flask(__name__, static_folder=None)
     app.config.update(
         SECRET_KEY=settings.resolved_secret_key(),

@@ -55,6 +55,7 @@ def web(host: str | None, port: int | None, processes: int, threads: int, no_mig
     env = _child_env(settings)
     argv = [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(processes), "--threads",
             str(threads), "--worker-class", "gthread", "--access-logfile", "-", "--graceful-timeout", "10",
+            "--logger-class", "service.logredact.RedactingLogger",  # no API key in the access log
             "--no-control-socket", "service.wsgi:app"]
     _run_child(argv, env)  # not exec: this process keeps the embedded Redis (if any) alive
 
