@@ -37,8 +37,8 @@ def parse_json_body(raw: bytes, model):
 
     try:
         payload = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "invalid_json", "body: not valid JSON") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ApiError(400, "invalid_json", "body: not valid JSON (or nested too deeply)") from None
     if not isinstance(payload, dict):
         raise ApiError(400, "invalid_request", "body: expected a JSON object")
     try:

@@ -43,7 +43,9 @@ def _load_user(user_id: str) -> SessionUser | None:
     from service.context import db_session
     from service.storage.models import User
 
-    if not (user_id.isascii() and user_id.isdigit() and len(user_id) <= 18):
+    from service.inputguard import is_row_id_text
+
+    if not is_row_id_text(user_id):
         return None
     user = db_session().get(User, int(user_id))
     if user is None or not user.active:

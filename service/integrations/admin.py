@@ -17,6 +17,7 @@ from flask import Blueprint, Flask, jsonify, request
 
 from service.context import db_session, vigie
 from service.errors import ApiError
+from service.inputguard import MAX_ROW_ID
 from service.integrations import deliveries
 from service.keys import new_signing_secret, site_for_key
 from service.storage.models import Site
@@ -62,6 +63,8 @@ def list_deliveries():
         before = int(request.args["before"]) if request.args.get("before") else None
     except ValueError:
         raise ApiError(400, "invalid_request", "limit, before: integers expected") from None
+    if before is not None and not 0 < before <= MAX_ROW_ID:
+        raise ApiError(400, "invalid_request", f"before: a delivery id (1 to {MAX_ROW_ID})")
     return jsonify({"deliveries": deliveries.list_deliveries(db_session(), site_id, state, limit, before)})
 
 

@@ -118,7 +118,7 @@ def _parse(schema: type[BaseModel]) -> Any:
     raw = request.get_data(cache=False)
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise PerspectiveError(400, "Invalid JSON payload received.") from None
     if not isinstance(body, dict):
         raise PerspectiveError(400, "Invalid JSON payload received. Expected an object.")
