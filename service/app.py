@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask
 
-from service import api, context, dashboard, errors, health, inputguard, logredact, security
+from service import api, context, dashboard, errors, health, inputguard, logredact, ratelimit, security
 from service.config import Settings
 from service.context import Vigie
 from service.integrations import coral, perspective, webhooks_in
@@ -40,4 +40,5 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     inputguard.init_app(app)  # bounded <int:> ids, NUL refused in URLs, too-deep JSON a 400 (before the routes)
     for surface in SURFACES:
         surface.init_app(app)
+    ratelimit.init_app(app)  # after the surfaces: it limits their views and blueprints
     return app

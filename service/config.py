@@ -59,6 +59,23 @@ class Settings(BaseSettings):
     callback_allow_networks: str = Field("", description="Addresses or CIDR networks callbacks may reach despite "
                                          "the SSRF rules (comma list), e.g. 127.0.0.0/8,::1.")
 
+    # Rate limits (service/ratelimit.py; Flask-Limiter syntax: "10 per 15 minutes", "50/second;1200/minute").
+    login_rate_limit_ip: str = Field("10 per 15 minutes", description="Failed dashboard logins per client address, "
+                                     "across usernames.")
+    login_rate_limit_user: str = Field("10 per 15 minutes", description="Failed dashboard logins per username, "
+                                       "across addresses.")
+    api_rate_limit: str = Field("50 per second;1200 per minute", description="Requests per API key (REST, "
+                                "Perspective, admin API); off disables.")
+
+    @field_validator("login_rate_limit_ip", "login_rate_limit_user", "api_rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from limits import parse_many
+
+        if value.strip().lower() not in ("", "0", "off", "none", "false", "no"):
+            parse_many(value)  # a typo is an error at start, not a silent absence of limits
+        return value
+
     @field_validator("callback_allow_networks")
     @classmethod
     def _networks(cls, value: str) -> str:

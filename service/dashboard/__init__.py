@@ -68,5 +68,6 @@ def init_app(app: Flask) -> None:
     from service.dashboard import admin, audit, auth, queue, stats  # noqa: F401  (routes register on bp)
     from service.dashboard.templating import init_templating
 
-    init_templating(bp)
+    if not bp._got_registered_once:  # the blueprint's template helpers apply to every app it is registered on
+        init_templating(bp)
     app.register_blueprint(bp)

@@ -1,6 +1,7 @@
 """JSON admin API of the integrations: outgoing webhook deliveries (list, show, resend) and the site's signing
 secrets (list masked, add or generate, make primary, remove). Authenticated by a site's API key
-(``Authorization: Bearer``, scoped to that site) or, for deliveries, a logged-in admin (all sites)::
+(``Authorization: Bearer``, scoped to that site) or, for deliveries, a logged-in admin (all sites; a resend with
+the session cookie must carry the session's CSRF token, ``X-CSRFToken``, like the dashboard's own calls)::
 
     GET    /api/v1/webhook-deliveries?state=failed&limit=50&before=<id>
     GET    /api/v1/webhook-deliveries/<id>
@@ -44,10 +45,15 @@ def _scope() -> int | None:
     try:
         from flask_login import current_user
 
-        if current_user.is_authenticated and getattr(current_user, "is_admin", False):
-            return None
+        admin = current_user.is_authenticated and getattr(current_user, "is_admin", False)
     except Exception:  # no login manager in this app
-        pass
+        admin = False
+    if admin:
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            from service.security import csrf
+
+            csrf.protect()  # a session cookie rides along with any cross-site form: a change needs the token
+        return None
     raise ApiError(401, "unauthorized", "send a site API key (Authorization: Bearer ...) or log in as an admin")
 
 

@@ -163,6 +163,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16), default="moderator")  # moderator, admin
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    # Bumped at logout: sessions carry the generation they began with (service.security), older ones are refused.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ScoreLabel(Base):
