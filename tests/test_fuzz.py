@@ -153,10 +153,13 @@ def scoring_worker(_app, settings):
 
 
 @FUZZ
-@given(body=bodies, content_type=st.sampled_from(["application/json", "text/plain", "application/json; charset=x"]))
-def test_fuzz_rest_ingest(client, site, body, content_type):
-    response = client.post("/api/v1/comments", data=body, headers={**site.headers, "Content-Type": content_type})
-    _no_server_error(response, body[:200])
+@given(body=bodies, content_type=st.sampled_from(["application/json", "text/plain", "application/json; charset=x"]),
+       authorization=st.one_of(st.just("valid"), latin1, latin1.map("Bearer ".__add__)))
+def test_fuzz_rest_ingest(client, site, body, content_type, authorization):
+    authorization = site.headers["Authorization"] if authorization == "valid" else authorization
+    response = client.post("/api/v1/comments", data=body,
+                           headers={"Authorization": authorization, "Content-Type": content_type})
+    _no_server_error(response, (authorization, body[:200]))
 
 
 @FUZZ
