@@ -1,10 +1,10 @@
 """Input limits every surface shares, so hostile input is a 4xx and never reaches the database as a 500.
 
-* Row ids are PostgreSQL ``integer`` (int4) columns: ``MAX_ROW_ID`` bounds them. The app's ``int`` URL converter
+* Row ids are PostgreSQL ``integer`` (int4) columns: ``MAX_ROW_ID`` (core/inputlimits.py) bounds them. The app's ``int`` URL converter
   refuses larger values (a 404, like any id that does not exist), and query parameters that name ids are checked
   with ``row_id_arg``.
 * NUL characters cannot be stored or compared by PostgreSQL: a NUL in the URL path or a query parameter is a 400
-  for every surface (the dashboard also checks its forms), and ``no_nul`` refuses them in body fields.
+  for every surface (the dashboard also checks its forms), and ``no_nul`` (core/inputlimits.py) refuses them in body fields.
 * JSON nested deeper than Python's recursion limit raises ``RecursionError`` while parsing: a 400 ``invalid_json``
   wherever it escapes a surface's own parser.
 """
@@ -15,7 +15,9 @@ import builtins
 from flask import Flask, abort, request
 from werkzeug.routing import IntegerConverter
 
-MAX_ROW_ID = 2**31 - 1  # PostgreSQL integer; ids are Integer columns (service/storage/models.py)
+from core.inputlimits import MAX_ROW_ID
+from service.errors import error_response
+
 
 
 class RowIdConverter(IntegerConverter):
@@ -24,18 +26,6 @@ class RowIdConverter(IntegerConverter):
     def __init__(self, map, fixed_digits=0, min=None, max=None, signed=False):  # noqa: A002 (werkzeug's names)
         bound = MAX_ROW_ID if max is None else builtins.min(max, MAX_ROW_ID)
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=bound, signed=signed)
-
-
-def is_row_id_text(text: str | None) -> bool:
-    """ASCII digits naming a possible row id (1..MAX_ROW_ID): "²", "1e9" or 30 digits are not ids."""
-    return bool(text) and len(text) <= 10 and text.isascii() and text.isdigit() and 0 < int(text) <= MAX_ROW_ID
-
-
-def no_nul(value: str | None) -> str | None:
-    """A pydantic ``AfterValidator``: PostgreSQL cannot store NUL characters."""
-    if value is not None and "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
 
 
 def init_app(app: Flask) -> None:
@@ -49,6 +39,4 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(RecursionError)
     def _too_deep(_exc: RecursionError):
-        from service.errors import error_response
-
         return error_response(400, "invalid_json", "The body is nested too deeply.")

@@ -27,9 +27,10 @@ import hashlib
 from flask import Flask, current_app, request
 from flask_limiter import Limiter
 
-from service.config import Settings
+from core.connection import redis_url_for
+from core.queues import RATE_LIMIT_PREFIX
+from core.settings import Settings
 
-KEY_PREFIX = "vigie-limits"
 LOGIN_ERROR = "Too many failed attempts: wait 15 minutes."
 OFF = ("", "0", "off", "none", "false", "no")
 
@@ -72,8 +73,6 @@ def _api_limit_off() -> bool:
 
 def storage_uri(settings: Settings) -> str:
     """The limits library's URI for the queue's Redis (``redis+unix://`` for the embedded one)."""
-    from service.queue import redis_url_for
-
     url = redis_url_for(settings)
     return "redis+" + url if url.startswith("unix://") else url
 
@@ -93,7 +92,7 @@ def init_app(app: Flask) -> None:
         in_memory_fallback_enabled=True,
         swallow_errors=True,  # only reached if the in-memory fallback itself fails; never a 500 for a counter
         headers_enabled=True,  # X-RateLimit-* and, on a 429, Retry-After
-        key_prefix=KEY_PREFIX,
+        key_prefix=RATE_LIMIT_PREFIX,
         strategy="fixed-window",
     )
     limiter.init_app(app)

@@ -16,6 +16,11 @@ from dataclasses import dataclass
 from flask import Flask, request
 from flask_login import LoginManager, UserMixin
 from flask_wtf.csrf import CSRFProtect
+from sqlalchemy import update
+
+from core.inputlimits import is_row_id_text
+from core.storage.models import User
+from service.context import db_session
 
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                            "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
@@ -44,10 +49,6 @@ class SessionUser(UserMixin):
 
 
 def _load_user(session_id: str) -> SessionUser | None:
-    from service.context import db_session
-    from service.inputguard import is_row_id_text
-    from service.storage.models import User
-
     user_id, _, generation = (session_id or "").partition(".")
     if not is_row_id_text(user_id) or not (generation.isascii() and generation.isdigit() and len(generation) <= 9):
         return None
@@ -59,10 +60,6 @@ def _load_user(session_id: str) -> SessionUser | None:
 
 def end_sessions(session, user_id: int) -> None:
     """End every dashboard session of a user (logout): their cookies name the old generation. Commits."""
-    from sqlalchemy import update
-
-    from service.storage.models import User
-
     session.execute(update(User).where(User.id == user_id).values(session_generation=User.session_generation + 1))
     session.commit()
 

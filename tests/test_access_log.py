@@ -10,7 +10,7 @@ import time
 
 import requests
 
-from service.queue import redis_url_for
+from core.connection import redis_url_for
 from tests.test_cli import free_port
 
 
@@ -21,7 +21,7 @@ def test_vigie_web_access_log_holds_no_api_key(settings, site, tmp_path):
            "VIGIE_SECRET_KEY": "test-secret", "VIGIE_LOG_LEVEL": "INFO"}
     log_path = tmp_path / "web.log"
     with open(log_path, "wb") as log_file:
-        process = subprocess.Popen([sys.executable, "-m", "service.cli", "web", "--no-migrate", "--port", str(port),
+        process = subprocess.Popen([sys.executable, "-m", "core.cli", "web", "--no-migrate", "--port", str(port),
                                     "--workers", "1", "--threads", "2"], env=env, stdout=log_file,
                                    stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, example, given
 from hypothesis import settings as fuzz_settings
 from hypothesis import strategies as st
 
-from service.integrations import signing
+from core import signing
 from tests.integration_support import patient_budgets, sync_worker
 
 BIG_IDS = [2**31, 2**31 + 7, 2**53, 2**63 - 1, 2**63, 10**30]

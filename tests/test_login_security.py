@@ -105,7 +105,7 @@ def test_logout_invalidates_a_copied_session_cookie(client, app):
 
 
 def test_resend_with_the_admin_session_needs_a_csrf_token(client, app, site, db):
-    from service.storage.models import WebhookDelivery
+    from core.storage.models import WebhookDelivery
     from tests.dashboard_support import login
 
     delivery = WebhookDelivery(site_id=site.id, event="comment.decided", url="https://93.184.215.14/hook",
@@ -128,7 +128,7 @@ def test_resend_with_the_admin_session_needs_a_csrf_token(client, app, site, db)
 
 # ------------------------------------------------------------------------------------------ API key limits
 def test_each_api_key_is_rate_limited_with_a_json_429(client, app, site, settings, monkeypatch):
-    from service.keys import create_site
+    from core.keys import create_site
 
     monkeypatch.setattr(settings, "api_rate_limit", "5 per minute")
     with app.extensions["vigie"].db.session() as session:

@@ -11,11 +11,12 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from service.cli import main
-from service.queue import redis_url_for
-from service.storage.models import DeliveryAttempt, Site, WebhookDelivery
+from core import netguard
+from core.cli import main
+from core.connection import redis_url_for
+from core.storage.models import DeliveryAttempt, Site, WebhookDelivery
 from tests.dashboard_support import add_user, login
-from tests.integration_support import Receiver, run_webhook_jobs, worker_services
+from tests.integration_support import Receiver, run_webhook_jobs
 from tests.test_dashboard_admin import _settings_form
 from tests.test_delivery import _decide
 
@@ -36,8 +37,8 @@ def strict(settings, monkeypatch):
 
 @pytest.fixture
 def vigie(app):
-    with worker_services(app):
-        yield app.extensions["vigie"]
+    """The app's services (settings, database, Redis), which this process's jobs also use (as in a worker)."""
+    return app.extensions["vigie"]
 
 
 class FakeRedis:
@@ -72,14 +73,12 @@ class FakeRedis:
 
 @pytest.mark.parametrize("url", FORBIDDEN)
 def test_internal_and_odd_urls_are_refused_when_configured(url, strict):
-    from service import netguard
 
     with pytest.raises(netguard.UnsafeURL):
         netguard.check_url(url, netguard.AllowList.from_settings(strict))
 
 
 def test_public_addresses_pass_and_the_allow_list_opens_named_hosts_and_networks():
-    from service import netguard
 
     target = netguard.check_url("https://93.184.215.14:8443/hook?x=1")
     assert (target.host, target.port, target.path, target.addresses) == ("93.184.215.14", 8443, "/hook?x=1",

@@ -1,72 +1,46 @@
-"""Delivery of outgoing webhook events (queue ``vigie-webhooks``, served by a model-free worker:
-``vigie worker --queues webhooks``), so a slow or failing receiver never slows scoring.
+"""Delivery of outgoing webhook events (put in the outbox by ``core.outbox``; queue ``vigie-webhooks``, served by a
+model-free worker: ``vigie worker --queues webhooks``), so a slow or failing receiver never slows scoring.
 
 Each attempt POSTs the event to the site's callback URL with a fresh ``X-Vigie-Signature`` (the site's first
 signing secret) and a timeout of ``VIGIE_WEBHOOK_TIMEOUT_S``, and records a ``DeliveryAttempt``. Any 2xx answer
 delivers it. Otherwise the job raises and RQ retries it after ``VIGIE_WEBHOOK_RETRY_INTERVALS`` (default 10 s,
 30 s, 1 min, 5 min, 15 min, 30 min, 1 h, 2 h, 4 h, 8 h, 8 h: 12 attempts over about 24 h; the worker's scheduler
 must run, which ``vigie worker`` does); after the last one the delivery is marked ``failed`` and an admin can
-resend it. Redirects are not followed (a receiver must answer at its own URL). A URL that service.netguard refuses
+resend it. Redirects are not followed (a receiver must answer at its own URL). A URL that core.netguard refuses
 (loopback, private, link-local, metadata addresses not in the allow-list) is never connected to: the delivery is
 marked ``failed`` at once.
 """
 from __future__ import annotations
 
+import http.client
 import logging
+import socket
+import ssl
 import time
 from datetime import timedelta
 
-from rq import Queue, Retry, get_current_job
+from rq import get_current_job
 
-from service.netguard import AllowList
-from service.queue import WEBHOOK_QUEUE
-from service.storage.models import DeliveryAttempt, Site, WebhookDelivery, utcnow
+from core import netguard
+from core.netguard import AllowList
+from core.outbox import encode, signed_headers
+from core.services import Services
+from core.storage.models import DeliveryAttempt, Site, WebhookDelivery, utcnow
 
 log = logging.getLogger(__name__)
-JOB_FUNC = "workers.delivery.deliver"
 MAX_ERROR_CHARS = 500
-REFUSED = "refused"  # the URL is not allowed (service.netguard): no connection, no retry
+REFUSED = "refused"  # the URL is not allowed (core.netguard): no connection, no retry
 
 
 class DeliveryFailed(Exception):
     """The receiver did not accept the event; RQ retries the job."""
 
 
-def _settings():
-    from flask import current_app, has_app_context
-
-    if has_app_context() and "vigie" in current_app.extensions:
-        return current_app.extensions["vigie"].settings
-    from workers.jobs import services
-
-    return services().settings
-
-
-def enqueue(redis, delivery_id: int, settings=None):
-    """Queue one delivery with the retry schedule from the settings."""
-    settings = settings or _settings()
-    if redis is None:
-        from workers.jobs import services
-
-        redis = services().redis
-    intervals = list(settings.webhook_retry_intervals)
-    retry = Retry(max=len(intervals), interval=intervals) if intervals else None
-    return Queue(WEBHOOK_QUEUE, connection=redis).enqueue(
-        JOB_FUNC, delivery_id, retry=retry, job_timeout=max(30, int(settings.webhook_timeout_s * 3)),
-        result_ttl=3600, failure_ttl=7 * 86400, description=f"webhook delivery {delivery_id}")
-
-
 def post(url: str, body: bytes, headers: dict, timeout_s: float, allow=None) -> tuple[int | None, str | None]:
     """(HTTP status, error) of one POST; a status is None when no answer came. The URL is checked and its host
-    resolved once (service.netguard): a refused address is never connected to, the connection goes to the address
+    resolved once (core.netguard): a refused address is never connected to, the connection goes to the address
     that was checked, redirects are not followed. Errors are Vigie's own words: nothing the remote sent (a
     non-HTTP service's banner, a body) is ever copied into them."""
-    import http.client
-    import socket
-    import ssl
-
-    from service import netguard
-
     try:
         target = netguard.check_url(url, allow)
     except netguard.UnsafeURL as exc:
@@ -94,12 +68,8 @@ def post(url: str, body: bytes, headers: dict, timeout_s: float, allow=None) -> 
         connection.close()
 
 
-def deliver(delivery_id: int) -> dict:
+def deliver(svc: Services, delivery_id: int) -> dict:
     """One delivery attempt. Raises DeliveryFailed when the receiver did not take it (RQ retries)."""
-    from service.integrations.webhooks_out import encode, signed_headers
-    from workers.jobs import services
-
-    svc = services()
     with svc.db.sessionmaker() as session:
         delivery = session.get(WebhookDelivery, delivery_id)
         if delivery is None or delivery.state == "delivered":

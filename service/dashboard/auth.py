@@ -13,7 +13,7 @@ from flask_login import current_user, login_user, logout_user
 
 from service.accounts import authenticate
 from service.context import db_session
-from service.dashboard import bp
+from service.dashboard.blueprint import bp
 from service.security import SessionUser, end_sessions
 
 

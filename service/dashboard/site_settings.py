@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core import netguard
+from core.policy import LABELS, merged
+from core.wordlists import normalize_term
 from service.dashboard.highlight import safe_url
-from workers.policy import LABELS, merged
-from workers.wordlists import normalize_term
 
 MAX_TERMS = 20_000
 MAX_TERM_CHARS = 100
@@ -82,9 +83,7 @@ def parse_form(form, current_policy: dict[str, Any] | None) -> ParsedSettings:
 
 
 def callback_problem(url: str, settings) -> str | None:
-    """Why a callback URL may not be used (service.netguard: internal addresses, credentials in the URL), or None."""
-    from service import netguard
-
+    """Why a callback URL may not be used (core.netguard: internal addresses, credentials in the URL), or None."""
     try:
         netguard.check_url(url, netguard.AllowList.from_settings(settings))
     except netguard.UnsafeURL as exc:

@@ -12,7 +12,10 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
+from limits import parse_many
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.netguard import AllowList
 
 
 class Settings(BaseSettings):
@@ -40,8 +43,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     sync_timeout_ms: int = Field(700, ge=10, description="Budget for synchronous scoring (Perspective, Coral).")
     job_timeout_s: int = 300
-    reconcile_interval_s: int = Field(30, ge=1, description="How often a worker re-enqueues orphaned pending comments.")
-    reconcile_min_age_s: int = Field(30, ge=0, description="Pending comments younger than this are left alone.")
+    reconcile_interval_s: int = Field(10, ge=1, description="How often a worker re-enqueues orphaned pending comments.")
+    reconcile_min_age_s: int = Field(10, ge=0, description="Pending comments younger than this are left alone.")
     webhook_timeout_s: float = 5.0
     redis_timeout_s: float = Field(5.0, gt=0, le=60, description="Connect and read timeout of the web side's Redis "
                                    "client (ingest, health, sync scoring); a down or hung Redis costs a request this much.")
@@ -54,7 +57,7 @@ class Settings(BaseSettings):
     webhook_retry_intervals: list[int] = Field(
         [10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 28800, 28800],
         description="Seconds between delivery retries (JSON list); the default spans about 24 h.")
-    # Outgoing requests (service/netguard.py): callback URLs may not reach loopback, private, link-local or
+    # Outgoing requests (core/netguard.py): callback URLs may not reach loopback, private, link-local or
     # metadata addresses unless named here.
     callback_allow_hosts: str = Field("", description="Host names a callback URL may use whatever they resolve to "
                                       "(comma list), e.g. localhost for local development.")
@@ -72,8 +75,6 @@ class Settings(BaseSettings):
     @field_validator("login_rate_limit_ip", "login_rate_limit_user", "api_rate_limit")
     @classmethod
     def _rate_limit(cls, value: str) -> str:
-        from limits import parse_many
-
         if value.strip().lower() not in ("", "0", "off", "none", "false", "no"):
             parse_many(value)  # a typo is an error at start, not a silent absence of limits
         return value
@@ -81,8 +82,6 @@ class Settings(BaseSettings):
     @field_validator("callback_allow_networks")
     @classmethod
     def _networks(cls, value: str) -> str:
-        from service.netguard import AllowList
-
         AllowList.parse(networks=value)  # a typo is an error at start, not a silently empty list
         return value
 
