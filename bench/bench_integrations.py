@@ -66,7 +66,8 @@ def start(data_dir: Path, port: int, quantize: str, threads: int) -> tuple[subpr
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIE_") or k == "VIGIE_MODEL_CACHE"}
     env.setdefault("VIGIE_MODEL_CACHE", str(Path.home() / ".cache" / "vigie" / "models"))  # as the tests
     env.update(VIGIE_DATA_DIR=str(data_dir), VIGIE_PORT=str(port), VIGIE_LOG_LEVEL="WARNING",
-               VIGIE_QUANTIZE=quantize, VIGIE_TORCH_THREADS=str(threads))
+               VIGIE_QUANTIZE=quantize, VIGIE_TORCH_THREADS=str(threads),
+               VIGIE_API_RATE_LIMIT="off")  # one key at a fixed rate: measured, not limited
     process = subprocess.Popen([sys.executable, "-m", "core.cli", "up", "--no-webhooks"], env=env, cwd=ROOT)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:

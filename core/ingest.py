@@ -6,18 +6,19 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import queues
+from core.inputlimits import no_nul
 from core.services import Services
 from core.storage.models import Comment, Site
 
 log = logging.getLogger(__name__)
 
-Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), AfterValidator(no_nul)]
 
 
 class CommentIn(BaseModel):
@@ -30,9 +31,9 @@ class CommentIn(BaseModel):
     author_id: Short | None = None
     author_name: Short | None = None
     thread_id: Short | None = Field(None, description="Story or thread id.")
-    thread_url: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    thread_url: Annotated[str, StringConstraints(max_length=2000), AfterValidator(no_nul)] | None = None
     parent_id: Short | None = Field(None, description="External id of the comment this one replies to.")
-    language: Annotated[str, StringConstraints(max_length=16)] | None = None
+    language: Annotated[str, StringConstraints(max_length=16), AfterValidator(no_nul)] | None = None
 
     @field_validator("external_id", "author_id", "author_name", "thread_id", "thread_url", "parent_id", "language")
     @classmethod

@@ -49,7 +49,7 @@ SYNC_RESULT_KEY = "vigie:sync:res:"  # + request id: the answer its caller waits
 WEBHOOK_SEEN_PREFIX = "vigie:webhook-seen:"  # + site:timestamp:signature: replay protection of signed webhooks
 DELIVERY_QUEUED_PREFIX = "vigie:delivery-queued:"  # + delivery id: its job was queued (kept FAILURE_TTL_S)
 UNDO_PREFIX = "vigie:undo:"  # + user id: a moderator's last actions
-LOGIN_FAILURES_PREFIX = "vigie:login-failures:"  # + hash of address and user name
+RATE_LIMIT_PREFIX = "vigie-limits"  # Flask-Limiter's counters (service/ratelimit.py): failed logins, API keys
 WORKERS_KEY = "vigie:workers"  # sorted set: model worker name -> time of its last heartbeat (while listening)
 
 # ---------------------------------------------------------------------------------------------- TTLs
@@ -63,7 +63,6 @@ SYNC_RESULT_TTL_S = 30
 SYNC_JOB_TIMEOUT_S = 60
 SYNC_FAILURE_TTL_S = 300
 UNDO_TTL_S = 24 * 3600
-LOGIN_FAILURES_TTL_S = 15 * 60  # the window in which failed logins are counted
 SYNC_JOB_RESULT_TTL_S = 0  # a sync job's answer travels by its result key, not rq's result
 ALIVE_BEAT_S = 5  # a worker process records that it is alive this often
 ALIVE_STALE_S = 20  # ids held by a worker silent this long go back in the queue (it died: SIGKILL, OOM, power)

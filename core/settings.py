@@ -11,8 +11,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
+from limits import parse_many
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.netguard import AllowList
 
 
 class Settings(BaseSettings):
@@ -54,6 +57,33 @@ class Settings(BaseSettings):
     webhook_retry_intervals: list[int] = Field(
         [10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 28800, 28800],
         description="Seconds between delivery retries (JSON list); the default spans about 24 h.")
+    # Outgoing requests (core/netguard.py): callback URLs may not reach loopback, private, link-local or
+    # metadata addresses unless named here.
+    callback_allow_hosts: str = Field("", description="Host names a callback URL may use whatever they resolve to "
+                                      "(comma list), e.g. localhost for local development.")
+    callback_allow_networks: str = Field("", description="Addresses or CIDR networks callbacks may reach despite "
+                                         "the SSRF rules (comma list), e.g. 127.0.0.0/8,::1.")
+
+    # Rate limits (service/ratelimit.py; Flask-Limiter syntax: "10 per 15 minutes", "50/second;1200/minute").
+    login_rate_limit_ip: str = Field("10 per 15 minutes", description="Failed dashboard logins per client address, "
+                                     "across usernames.")
+    login_rate_limit_user: str = Field("10 per 15 minutes", description="Failed dashboard logins per username, "
+                                       "across addresses.")
+    api_rate_limit: str = Field("50 per second;1200 per minute", description="Requests per API key (REST, "
+                                "Perspective, admin API); off disables.")
+
+    @field_validator("login_rate_limit_ip", "login_rate_limit_user", "api_rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        if value.strip().lower() not in ("", "0", "off", "none", "false", "no"):
+            parse_many(value)  # a typo is an error at start, not a silent absence of limits
+        return value
+
+    @field_validator("callback_allow_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        AllowList.parse(networks=value)  # a typo is an error at start, not a silently empty list
+        return value
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -65,7 +65,7 @@ def parse_vigie(header: str | None) -> tuple[int, list[str]]:
     timestamp, signatures = None, []
     for part in header.split(","):
         key, _, value = part.strip().partition("=")
-        if key == "t" and value.isdigit():
+        if key == "t" and value.isascii() and value.isdigit() and len(value) <= 12:  # not "²", not 400 digits
             timestamp = int(value)
         elif key == "v1" and value:
             signatures.append(value.strip())

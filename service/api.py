@@ -14,12 +14,13 @@ from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
 from flask import Blueprint, Flask, Response, jsonify, request, url_for
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from core import ingest
 from core.decisions import record_decision
+from core.inputlimits import MAX_ROW_ID, no_nul
 from core.storage.models import AuditEntry, Comment
 from core.vocabulary import STATUSES, Actor, moderator_reason
 from service.apikey import current_site
@@ -179,7 +180,7 @@ def list_comments() -> Response:
         raise ApiError(400, "unknown_field", f"{unknown[0]}: unknown query parameter", field=unknown[0])
     site = current_site()
     limit = _int_arg("limit", DEFAULT_PAGE, 1, MAX_PAGE)
-    cursor = _int_arg("cursor", 0, 0)
+    cursor = _int_arg("cursor", 0, 0, MAX_ROW_ID)
     stmt = select(Comment).where(Comment.site_id == site.id, Comment.id > cursor)
     status = request.args.get("status")
     if status:
@@ -211,9 +212,10 @@ class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decision: Literal["approve", "reject", "approved", "rejected"]
-    note: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    reason: Annotated[str, StringConstraints(max_length=200)] | None = None
-    moderator: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = None
+    note: Annotated[str, StringConstraints(max_length=2000), AfterValidator(no_nul)] | None = None
+    reason: Annotated[str, StringConstraints(max_length=200), AfterValidator(no_nul)] | None = None
+    moderator: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+                         AfterValidator(no_nul)] | None = None
 
 
 @bp.post("/comments/<int:comment_id>/decision")

@@ -8,7 +8,7 @@ from flask import Flask
 
 from core import services as core_services
 from core.settings import Settings
-from service import api, context, dashboard, errors, health, security
+from service import api, context, dashboard, errors, health, inputguard, logredact, ratelimit, security
 from service.integrations import admin, coral, perspective, webhooks_in
 
 # One blueprint (or group) per surface; each module exposes init_app(app).
@@ -18,6 +18,7 @@ SURFACES = (security, health, api, dashboard, perspective, coral, webhooks_in, a
 def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     settings = config if isinstance(config, Settings) else Settings(**(config or {}))
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logredact.install()  # the development server's request log: no ?key=vg_... in it
     app = Flask(__name__, static_folder=None)
     app.config.update(
         SECRET_KEY=settings.resolved_secret_key(),
@@ -32,6 +33,8 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     settings.ensure_data_dir()
     context.init_app(app, core_services.build(settings))
     errors.init_app(app)
+    inputguard.init_app(app)  # bounded <int:> ids, NUL refused in URLs, too-deep JSON a 400 (before the routes)
     for surface in SURFACES:
         surface.init_app(app)
+    ratelimit.init_app(app)  # after the surfaces: it limits their views and blueprints
     return app

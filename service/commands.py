@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
+from core import netguard
 from core import reconcile as core_reconcile
 from core import services
 from core.connection import connect, redis_url_for
@@ -66,6 +67,7 @@ def web(host: str | None, port: int | None, processes: int, threads: int, no_mig
     env = _child_env(settings)
     argv = [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(processes), "--threads",
             str(threads), "--worker-class", "gthread", "--access-logfile", "-", "--graceful-timeout", "10",
+            "--logger-class", "service.logredact.RedactingLogger",  # no API key in the access log
             "--no-control-socket", "service.wsgi:app"]
     _run_child(argv, env)  # not exec: this process keeps the embedded Redis (if any) alive
 
@@ -140,11 +142,18 @@ def up(port: int | None, webhooks: bool) -> None:
 @click.command("create-site")
 @click.argument("slug")
 @click.option("--name", default=None, help="Display name (default: the slug).")
-@click.option("--callback-url", default=None, help="Where signed decision webhooks are sent.")
+@click.option("--callback-url", default=None,
+              help="Where signed decision webhooks are sent (http(s); no internal address unless allowed by "
+                   "VIGIE_CALLBACK_ALLOW_HOSTS / VIGIE_CALLBACK_ALLOW_NETWORKS).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def create_site_command(slug: str, name: str | None, callback_url: str | None, as_json: bool) -> None:
     """Create a site; prints its API key and signing secret (shown once)."""
     settings = _settings()
+    if callback_url is not None:
+        try:
+            netguard.check_url(callback_url, netguard.AllowList.from_settings(settings))
+        except netguard.UnsafeURL as exc:
+            raise click.BadParameter(str(exc), param_hint="--callback-url") from None
     db = Database(settings.resolved_database_url)
     with db.session() as session:
         if session.scalar(select(Site).where(Site.slug == slug)) is not None:

@@ -3,7 +3,8 @@
 * Every response carries a strict Content-Security-Policy (no inline scripts or styles, no framing), plus
   ``X-Frame-Options: DENY``, ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy``.
 * Flask-Login keeps moderators' sessions; users are re-read from the database on every request, so a deactivated
-  account loses access at once.
+  account loses access at once. The session stores ``<user id>.<session generation>``; logout increments the
+  user's generation (``users.session_generation``), so every copy of an ended session's cookie is refused.
 * CSRF is checked only where a browser session authenticates (the dashboard blueprint calls ``csrf.protect()``
   in its ``before_request``). The JSON API, webhooks, Perspective and Coral endpoints use keys or signatures and
   stay CSRF-free.
@@ -15,7 +16,9 @@ from dataclasses import dataclass
 from flask import Flask, request
 from flask_login import LoginManager, UserMixin
 from flask_wtf.csrf import CSRFProtect
+from sqlalchemy import update
 
+from core.inputlimits import is_row_id_text
 from core.storage.models import User
 from service.context import db_session
 
@@ -33,22 +36,32 @@ class SessionUser(UserMixin):
     id: int
     username: str
     role: str
+    generation: int = 0  # User.session_generation when this session began
 
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
 
     def get_id(self) -> str:
-        return str(self.id)
+        """What the session cookie stores: ``<user id>.<session generation>`` (Flask-Login's "alternative id"):
+        a cookie from before the user's last logout no longer matches."""
+        return f"{self.id}.{self.generation}"
 
 
-def _load_user(user_id: str) -> SessionUser | None:
-    if not (user_id.isascii() and user_id.isdigit() and len(user_id) <= 18):
+def _load_user(session_id: str) -> SessionUser | None:
+    user_id, _, generation = (session_id or "").partition(".")
+    if not is_row_id_text(user_id) or not (generation.isascii() and generation.isdigit() and len(generation) <= 9):
         return None
     user = db_session().get(User, int(user_id))
-    if user is None or not user.active:
+    if user is None or not user.active or (user.session_generation or 0) != int(generation):
         return None
-    return SessionUser(id=user.id, username=user.username, role=user.role)
+    return SessionUser(id=user.id, username=user.username, role=user.role, generation=int(generation))
+
+
+def end_sessions(session, user_id: int) -> None:
+    """End every dashboard session of a user (logout): their cookies name the old generation. Commits."""
+    session.execute(update(User).where(User.id == user_id).values(session_generation=User.session_generation + 1))
+    session.commit()
 
 
 def init_app(app: Flask) -> None:

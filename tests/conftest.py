@@ -68,7 +68,9 @@ def model_cache() -> Path:
 @pytest.fixture(scope="session")
 def settings(database_url, data_dir, model_cache) -> Settings:
     return Settings(data_dir=data_dir, database_url=database_url, redis_url=TEST_REDIS_URL,
-                    model_cache=model_cache, secret_key="test-secret", batch_wait_ms=0)
+                    model_cache=model_cache, secret_key="test-secret", batch_wait_ms=0,
+                    callback_allow_networks="127.0.0.0/8,::1",  # the tests' webhook receivers listen there
+                    api_rate_limit="off")  # tests fire requests faster than any site; test_login_security sets one
 
 
 @pytest.fixture(scope="session")

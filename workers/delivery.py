@@ -6,49 +6,66 @@ signing secret) and a timeout of ``VIGIE_WEBHOOK_TIMEOUT_S``, and records a ``De
 delivers it. Otherwise the job raises and RQ retries it after ``VIGIE_WEBHOOK_RETRY_INTERVALS`` (default 10 s,
 30 s, 1 min, 5 min, 15 min, 30 min, 1 h, 2 h, 4 h, 8 h, 8 h: 12 attempts over about 24 h; the worker's scheduler
 must run, which ``vigie worker`` does); after the last one the delivery is marked ``failed`` and an admin can
-resend it. Redirects are not followed (a receiver must answer at its own URL).
+resend it. Redirects are not followed (a receiver must answer at its own URL). A URL that core.netguard refuses
+(loopback, private, link-local, metadata addresses not in the allow-list) is never connected to: the delivery is
+marked ``failed`` at once.
 """
 from __future__ import annotations
 
+import http.client
 import logging
+import socket
+import ssl
 import time
-import urllib.error
-import urllib.request
 from datetime import timedelta
 
 from rq import get_current_job
 
+from core import netguard
+from core.netguard import AllowList
 from core.outbox import encode, signed_headers
 from core.services import Services
 from core.storage.models import DeliveryAttempt, Site, WebhookDelivery, utcnow
 
 log = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 500
+REFUSED = "refused"  # the URL is not allowed (core.netguard): no connection, no retry
 
 
 class DeliveryFailed(Exception):
     """The receiver did not accept the event; RQ retries the job."""
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirect)
-
-
-def post(url: str, body: bytes, headers: dict, timeout_s: float) -> tuple[int | None, str | None]:
-    """(HTTP status, error) of one POST; a status is None when no answer came."""
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+def post(url: str, body: bytes, headers: dict, timeout_s: float, allow=None) -> tuple[int | None, str | None]:
+    """(HTTP status, error) of one POST; a status is None when no answer came. The URL is checked and its host
+    resolved once (core.netguard): a refused address is never connected to, the connection goes to the address
+    that was checked, redirects are not followed. Errors are Vigie's own words: nothing the remote sent (a
+    non-HTTP service's banner, a body) is ever copied into them."""
     try:
-        with _opener.open(request, timeout=timeout_s) as response:
-            response.read(65536)
-            return response.status, None
-    except urllib.error.HTTPError as exc:
-        return exc.code, f"HTTP {exc.code}"
-    except Exception as exc:  # refused, timed out, DNS, TLS, bad URL
-        return None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+        target = netguard.check_url(url, allow)
+    except netguard.UnsafeURL as exc:
+        return None, f"{REFUSED}: {exc}"[:MAX_ERROR_CHARS]
+    connection = netguard.pinned_connection(target, timeout_s)
+    try:
+        connection.request("POST", target.path, body=body, headers=headers)
+        response = connection.getresponse()
+        response.read(65536)
+        status = response.status
+        return status, None if 200 <= status < 300 else f"HTTP {status}"
+    except ConnectionRefusedError:
+        return None, "connection refused"
+    except (TimeoutError, socket.timeout):
+        return None, f"timed out after {timeout_s:g} s"
+    except ssl.SSLCertVerificationError:
+        return None, "TLS certificate not valid for this host"
+    except ssl.SSLError:
+        return None, "TLS error"
+    except http.client.HTTPException:
+        return None, "the receiver did not answer with valid HTTP"
+    except OSError as exc:
+        return None, f"network error: {exc.strerror or type(exc).__name__}"[:MAX_ERROR_CHARS]
+    finally:
+        connection.close()
 
 
 def deliver(svc: Services, delivery_id: int) -> dict:
@@ -62,9 +79,11 @@ def deliver(svc: Services, delivery_id: int) -> dict:
         body = encode(delivery.payload)
         headers = signed_headers(secret, body, delivery.event, delivery.id)
         started = time.perf_counter()
-        status, error = post(delivery.url, body, headers, svc.settings.webhook_timeout_s)
+        status, error = post(delivery.url, body, headers, svc.settings.webhook_timeout_s,
+                             AllowList.from_settings(svc.settings))
         duration_ms = (time.perf_counter() - started) * 1000
         ok = status is not None and 200 <= status < 300
+        refused = status is None and (error or "").startswith(REFUSED)
         if not ok and error is None:
             error = f"HTTP {status}"
         session.add(DeliveryAttempt(delivery_id=delivery.id, status_code=status, error=None if ok else error,
@@ -75,13 +94,16 @@ def deliver(svc: Services, delivery_id: int) -> dict:
         else:
             job = get_current_job()
             retries_left = (job.retries_left or 0) if job is not None else 0
-            if retries_left and job.retry_intervals:
+            if retries_left and job.retry_intervals and not refused:
                 index = max(len(job.retry_intervals) - retries_left, 0)
                 delivery.state = "pending"
                 delivery.next_attempt_at = utcnow() + timedelta(seconds=job.retry_intervals[index])
             else:
                 delivery.state, delivery.next_attempt_at = "failed", None
         session.commit()
+    if refused:  # retrying cannot help: failed at once
+        log.warning("webhook delivery %s refused: %s", delivery_id, error)
+        return {"delivery": delivery_id, "state": "failed", "error": error}
     if not ok:
         log.info("webhook delivery %s to %s failed: %s", delivery_id, delivery.url, error)
         raise DeliveryFailed(f"delivery {delivery_id}: {error}")

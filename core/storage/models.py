@@ -152,6 +152,8 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     locale: Mapped[str | None] = mapped_column(String(8))  # dashboard language (fr, en); None: the browser's
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    # Bumped at logout: sessions carry the generation they began with (service.security), older ones are refused.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ScoreLabel(Base):

@@ -15,6 +15,7 @@ from service.dashboard.templating import init_templating
 
 def init_app(app: Flask) -> None:
     init_i18n(app, bp)
-    init_templating(bp)
+    if not bp._got_registered_once:  # the blueprint's template helpers apply to every app it is registered on
+        init_templating(bp)
     init_search(app)
     app.register_blueprint(bp)

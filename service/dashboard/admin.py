@@ -15,7 +15,7 @@ from service.accounts import ROLES, create_user
 from service.context import db_session, vigie
 from service.dashboard.blueprint import ID, bp
 from service.dashboard.i18n import COMMON_TIMEZONES, LIST_NAMES, name_of
-from service.dashboard.site_settings import describe_changes, lexicon_dir, lexicons, parse_form
+from service.dashboard.site_settings import callback_problem, describe_changes, lexicon_dir, lexicons, parse_form
 from core.storage.models import ApiKey, AuditEntry, Site, User, utcnow
 from core.policy import LABELS, merged
 
@@ -75,6 +75,10 @@ def admin_site(site_id: int):
     if request.method == "GET":
         return _render_site(site)
     parsed = parse_form(request.form, site.policy)
+    if parsed.callback_url and not parsed.errors:
+        problem = callback_problem(parsed.callback_url, vigie().settings)
+        if problem:
+            parsed.errors.append(f"Callback URL: {problem}")
     if parsed.errors:
         return _render_site(site, 400, parsed.errors, form=request.form)
     before = _snapshot(site)

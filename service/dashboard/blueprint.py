@@ -10,6 +10,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from core.inputlimits import MAX_ROW_ID, is_row_id_text
 from service.dashboard.i18n import HTTP_TITLES
 from service.errors import error_response
 from service.security import csrf
@@ -19,13 +20,13 @@ bp = Blueprint("dashboard", __name__, template_folder=str(HERE / "templates"), s
                static_url_path="/static")
 
 PUBLIC_ENDPOINTS = {"dashboard.login", "dashboard.static"}
-MAX_ID = 2**63 - 1
+MAX_ID = MAX_ROW_ID  # ids are PostgreSQL integer columns
 ID = f"int(max={MAX_ID})"  # URL converter for row ids: larger numbers are a 404, not a database overflow
 
 
 def is_row_id(text: str) -> bool:
     """ASCII digits that fit a database id ("²" or "1e9" or 30 digits are not ids)."""
-    return 0 < len(text) <= 18 and text.isascii() and text.isdigit()
+    return is_row_id_text(text)
 
 
 @bp.before_request

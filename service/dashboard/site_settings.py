@@ -8,9 +8,10 @@ from typing import Any
 
 from flask_babel import gettext
 
-from service.dashboard.highlight import safe_url
+from core import netguard
 from core.policy import LABELS, merged
 from core.wordlists import normalize_term
+from service.dashboard.highlight import safe_url
 from service.dashboard.i18n import DEFAULT_TIMEZONE, LABEL_NAMES, name_of, valid_timezone
 
 MAX_TERMS = 20_000
@@ -91,6 +92,15 @@ def parse_form(form, current_policy: dict[str, Any] | None) -> ParsedSettings:
         errors.append(gettext("Time zone: “%(value)s” is not a time zone name such as Europe/Paris", value=tz[:64]))
     return ParsedSettings(name=name, policy=policy, reject_reasons=reasons, callback_url=url or None, timezone=tz,
                           errors=errors)
+
+
+def callback_problem(url: str, settings) -> str | None:
+    """Why a callback URL may not be used (core.netguard: internal addresses, credentials in the URL), or None."""
+    try:
+        netguard.check_url(url, netguard.AllowList.from_settings(settings))
+    except netguard.UnsafeURL as exc:
+        return str(exc)
+    return None
 
 
 def describe_changes(old: dict[str, Any], new: dict[str, Any]) -> str:

@@ -1,6 +1,7 @@
 """JSON admin API of the integrations: outgoing webhook deliveries (list, show, resend) and the site's signing
 secrets (list masked, add or generate, make primary, remove). Authenticated by a site's API key
-(``Authorization: Bearer``, scoped to that site) or, for deliveries, a logged-in admin (all sites)::
+(``Authorization: Bearer``, scoped to that site) or, for deliveries, a logged-in admin (all sites; a resend with
+the session cookie must carry the session's CSRF token, ``X-CSRFToken``, like the dashboard's own calls)::
 
     GET    /api/v1/webhook-deliveries?state=failed&limit=50&before=<id>
     GET    /api/v1/webhook-deliveries/<id>
@@ -21,8 +22,10 @@ from core.storage.models import Site
 from core.vocabulary import DELIVERY_STATES
 from service.apikey import key_site
 from service.context import db_session, vigie
+from core.inputlimits import MAX_ROW_ID
 from service.errors import ApiError, parse_json
 from service.integrations import deliveries
+from service.security import csrf
 
 bp = Blueprint("integrations_admin", __name__)
 MAX_SECRETS = 5
@@ -34,6 +37,8 @@ def _scope() -> int | None:
     if site is not None:
         return site.id
     if current_user.is_authenticated and getattr(current_user, "is_admin", False):
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            csrf.protect()  # a session cookie rides along with any cross-site form: a change needs the token
         return None
     raise ApiError(401, "unauthorized", "send a site API key (Authorization: Bearer ...) or log in as an admin")
 
@@ -50,6 +55,8 @@ def list_deliveries():
         before = int(request.args["before"]) if request.args.get("before") else None
     except ValueError:
         raise ApiError(400, "invalid_request", "limit, before: integers expected") from None
+    if before is not None and not 0 < before <= MAX_ROW_ID:
+        raise ApiError(400, "invalid_request", f"before: a delivery id (1 to {MAX_ROW_ID})")
     return jsonify({"deliveries": deliveries.list_deliveries(db_session(), site_id, state, limit, before)})
 
 
