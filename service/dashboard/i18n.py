@@ -201,6 +201,8 @@ def init_i18n(app: Flask, bp) -> None:
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", DEFAULT_TIMEZONE)
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS))
     babel.init_app(app, locale_selector=select_locale)
+    if bp._got_registered_once:  # a second app in this process: the blueprint already carries what follows
+        return
     bp.add_url_rule("/account/language", "set_language", _set_language, methods=["POST"])
 
     @bp.app_context_processor
