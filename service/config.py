@@ -51,7 +51,9 @@ class Settings(BaseSettings):
                                   "external phase waits 200 ms unless its admin sets more).")
     coral_replay_window_s: int = Field(600, ge=1, description="A Coral request identical to one received this recently "
                                        "(same action, author, story, parent and body) is the same comment.")
-    perspective_languages: str = Field("fr,en,de", description="Languages the Perspective API accepts (comma list).")
+    public_url: str | None = Field(None, description="Vigie's public base URL (e.g. https://vigie.example), used as "
+                                   "rootUrl of the Perspective discovery document; unset means the request's own.")
+    perspective_languages: str = Field("fr,en,de,es,it,pt,ro", description="Languages the Perspective API accepts (comma list).")
     webhook_retry_intervals: list[int] = Field(
         [10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 28800, 28800],
         description="Seconds between delivery retries (JSON list); the default spans about 24 h.")
