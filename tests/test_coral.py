@@ -206,3 +206,11 @@ def test_concurrent_retries_of_one_comment_never_fail(app, site, db, scoring_wor
     comment = db.scalars(select(Comment)).one()
     assert comment.status in ("flagged", "rejected")
     assert db.scalar(select(func.count()).select_from(ModelResult)) == 1
+
+
+def test_html_to_text_keeps_plain_text_as_it_is():
+    from service.integrations.html_text import html_to_text
+
+    assert html_to_text("Je t'<3, a < b, 3>2") == "Je t'<3, a < b, 3>2"
+    assert html_to_text('<p>Lisez <a href="https://x.example">ça</a>&nbsp;!</p><p>Fin</p>') == "Lisez ça !\nFin"
+    assert html_to_text("<p>Salut</p><script>alert(1)</script>") == "Salut"

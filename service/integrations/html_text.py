@@ -9,7 +9,11 @@ from html.parser import HTMLParser
 _BLOCK_TAGS = {"p", "div", "br", "li", "ul", "ol", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6",
                "tr", "table", "section", "article", "hr"}
 _SKIP_TAGS = {"script", "style", "template"}
-_MARKUP = re.compile(r"<[A-Za-z/!]|&(#\d+|#[xX][0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);")
+# Markup as comment editors produce it (Coral's: p, br, b, i, strong, em, a, blockquote, span, lists), or an entity.
+# A plain-text body such as "a<b et c>d" or "je t'<3" is left alone.
+_MARKUP = re.compile(r"</?(?:p|br|div|span|b|i|u|s|em|strong|a|blockquote|ul|ol|li|pre|code|h[1-6]|strike|del|"
+                     r"ins|sub|sup|img|hr|table|tr|td|th|section|article|script|style|template)\b[^<>]*/?>|<!--|"
+                     r"&(?:#\d+|#[xX][0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);", re.IGNORECASE)
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
 _BREAKS = re.compile(r"\s*\n\s*")
 
