@@ -34,7 +34,8 @@ REASON_SETS = [[], [SCORE], [BANNED], [SUSPECT], [BANNED, SUSPECT], [SCORE, BANN
 POLICIES = [{}, {"coral_statuses": None}, {"coral_statuses": {"approved": None}},
             {"coral_statuses": {"rejected": "PREMOD", "flagged": "PREMOD"}},
             {"coral_statuses": {"flagged": "NONE", "rejected": "SYSTEM_WITHHELD", "approved": "NONE"}},
-            {"coral_statuses": {"flagged": "not-a-coral-status", "rejected": 42}}]
+            {"coral_statuses": {"flagged": "not-a-coral-status", "rejected": 42, "approved": ["APPROVED"]}},
+            {"coral_statuses": ["REJECTED"]}, {"coral_statuses": "PREMOD"}]
 POLICIES += [{"coral_statuses": {status: coral for status in ("approved", "flagged", "rejected")}}
              for coral in sorted(CORAL_STATUSES)]
 

@@ -110,13 +110,14 @@ def coral_response(site: Site, status: str, reasons: list[dict[str, Any]]) -> di
     """The ExternalModerationResponse for a Vigie decision. Coral takes only two flag reasons, so every
     non-approved decision (a score over a threshold or a word-list hit) is one ``COMMENT_DETECTED_TOXIC`` flag;
     Vigie keeps its own detailed reasons (which label, which word) in the comment's decision and audit log."""
-    statuses = {**DEFAULT_STATUSES, **((site.policy or {}).get("coral_statuses") or {})}
+    overrides = (site.policy or {}).get("coral_statuses") if isinstance(site.policy, dict) else None
+    statuses = {**DEFAULT_STATUSES, **(overrides if isinstance(overrides, dict) else {})}
     actions = []
     if status not in ("approved", "pending"):
-        actions.append({"actionType": "FLAG", "reason": "COMMENT_DETECTED_TOXIC"})
+        actions.append({"actionType": "FLAG", "reason": CORAL_ACTION_REASONS[0]})
     body: dict[str, Any] = {"actions": actions}
     coral_status = statuses.get(status)
-    if coral_status in CORAL_STATUSES:
+    if isinstance(coral_status, str) and coral_status in CORAL_STATUSES:
         body["status"] = coral_status
     return body
 
