@@ -191,8 +191,8 @@ def _languages(requested: list[str] | None, text: str, attributes: list[str],
     is scored)."""
     supported = supported_languages()
     first = attributes[0] if attributes else "TOXICITY"
-    if requested:
-        langs = [x.strip()[:35] for x in requested if x.strip()]
+    langs = [x.strip()[:35] for x in requested or [] if x.strip()]
+    if langs:
         unsupported = [x for x in langs if x.lower().split("-")[0].split("_")[0] not in supported]
         if unsupported and not drop_unsupported:
             raise _language_error(first, unsupported, detected=False)
