@@ -30,7 +30,6 @@ PENDING_LIST = "vigie:sync:pending"
 REQUEST_KEY = "vigie:sync:req:"
 RESULT_KEY = "vigie:sync:res:"
 RESULT_TTL_S = 30
-BLPOP_SLICE_S = 2.0
 
 
 class SyncUnavailable(Exception):
@@ -61,14 +60,12 @@ def score(redis, texts: list[str], timeout_ms: int) -> SyncScores:
         pipe.execute()
         job = queue.enqueue(JOB_FUNC, request_id, ttl=max(1, math.ceil(timeout_ms / 1000)), result_ttl=0,
                             failure_ttl=300, job_timeout=60)
-        answer = None
-        # BLPOP in slices shorter than the client's socket timeout (redis-py's default is 5 s): one long BLPOP
-        # would end in a socket timeout, not in an answer, whenever the budget is longer than that.
-        while answer is None:
+        # Wait in slices of half the client's socket timeout (a longer block would read as a hung Redis).
+        slice_s = (redis.connection_pool.connection_kwargs.get("socket_timeout") or 5.0) / 2
+        answer, remaining = None, deadline - time.time()
+        while answer is None and remaining > 0:
+            answer = redis.blpop([result_key], timeout=min(remaining, slice_s))
             remaining = deadline - time.time()
-            if remaining <= 0:
-                break
-            answer = redis.blpop([result_key], timeout=min(remaining, BLPOP_SLICE_S))
     except Exception as exc:  # Redis down or failing
         log.warning("sync scoring unavailable", exc_info=True)
         _withdraw(redis, queue, job, request_id)
