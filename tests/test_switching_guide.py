@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from core.keys import create_site
 from tests.integration_support import patient_budgets, serve, sync_worker
 
 DOC = Path(__file__).parent.parent / "docs" / "integrations.md"
@@ -76,8 +77,6 @@ def test_npm_snippet_needs_the_clients_own_axios():
 
 
 def test_coral_snippet_gets_a_decision(app, vigie_url, tmp_path):
-    from service.keys import create_site
-
     with app.extensions["vigie"].db.session() as session:
         _, _, secret = create_site(session, "lemonde")
     out = run("coral", {"VIGIE_URL": vigie_url, "SECRET": secret}, tmp_path)

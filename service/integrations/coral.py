@@ -17,13 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from core import signing
+from core.decisions import decide_scored
+from core.ingest import CommentIn, check_text, schedule, store
+from core.storage.models import Comment, Site
 from service.context import db_session, vigie
-from service.errors import ApiError, parse_json_body
-from service.ingest import CommentIn, schedule, store
-from service.integrations import signing, sync
+from service.errors import ApiError, parse_json
+from service.integrations import sync
 from service.integrations.html_text import html_to_text
-from service.integrations.recording import decide_scored, valid_text
-from service.storage.models import Comment, Site
 
 bp = Blueprint("coral", __name__)
 
@@ -164,12 +165,12 @@ def _moderate(site: Site | None):
     started = time.perf_counter()
     raw = request.get_data(cache=False)
     site = _verify(site, raw)
-    req = parse_json_body(raw, ExternalModerationRequest)
+    req = parse_json(raw, ExternalModerationRequest)
     settings = vigie().settings
     body = req.comment.body
     if len(body) > settings.max_text_chars:
         raise ApiError(400, "invalid_request", f"comment.body: longer than {settings.max_text_chars} characters")
-    if not body.strip() or not valid_text(body):
+    if check_text(body) is not None:
         raise ApiError(400, "invalid_request", "comment.body: empty or holds NUL / unpaired surrogates")
     text = html_to_text(body)  # Coral's default body format is HTML: score what readers see
     if not text.strip():
@@ -187,19 +188,19 @@ def _moderate(site: Site | None):
                                  original_texts=[body if body != text else None])[0]
     if not created and comment.status != "pending":  # Coral retried or replayed a comment Vigie already decided
         return _answer_for(site, comment)
-    redis = vigie().redis
+    services = vigie()
     budget_ms = settings.coral_timeout_ms - int((time.perf_counter() - started) * 1000)
     try:
         if budget_ms <= 0:
             raise sync.SyncUnavailable("no time left")
-        result = sync.score(redis, [text], budget_ms)
+        result = sync.score(services.redis, [text], budget_ms)
     except sync.SyncUnavailable:
-        schedule(redis, [comment.id])  # decided later by the queue; Coral keeps its own decision for now
+        schedule(services, [comment.id])  # decided later by the queue; Coral keeps its own decision for now
         return Response(status=204)
     comment_id = comment.id
     try:
         decision = decide_scored(session, site, comment, result.scores[0], result.model, result.version,
-                                 result.threshold, (time.perf_counter() - started) * 1000, redis=redis)
+                                 result.threshold, (time.perf_counter() - started) * 1000, services)
     except IntegrityError:  # a concurrent twin of this request (or a worker) decided it first
         session.rollback()
         comment = session.get(Comment, comment_id)
