@@ -58,10 +58,12 @@ def check_text(text: str, max_chars: int | None = None, field: str = "text") -> 
     return None
 
 
-def store(session: Session, site: Site, items: list[CommentIn], source: str) -> list[tuple[Comment, bool]]:
-    """Store comments (idempotent on (site, external_id)) and commit. Returns (comment, created) in input order."""
+def store(session: Session, site: Site, items: list[CommentIn], source: str,
+          original_texts: list[str | None] | None = None) -> list[tuple[Comment, bool]]:
+    """Store comments (idempotent on (site, external_id)) and commit. Returns (comment, created) in input order.
+    ``original_texts``: per item, the body as the source sent it when ``text`` is derived from it (Coral's HTML)."""
     results: list[tuple[Comment, bool]] = []
-    for item in items:
+    for index, item in enumerate(items):
         existing = None
         if item.external_id:
             existing = session.scalar(select(Comment).where(Comment.site_id == site.id,
@@ -69,7 +71,8 @@ def store(session: Session, site: Site, items: list[CommentIn], source: str) -> 
         if existing is not None:
             results.append((existing, False))
             continue
-        comment = Comment(site_id=site.id, source=source, **item.model_dump())
+        comment = Comment(site_id=site.id, source=source, **item.model_dump(),
+                          original_text=original_texts[index] if original_texts else None)
         try:
             with session.begin_nested():
                 session.add(comment)

@@ -52,8 +52,13 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     lexicons_dir: Path | None = Field(None, description="Seed word lists offered in site settings; unset means data/lexicons.")
     # Integrations (docs/integrations.md)
-    coral_timeout_ms: int = Field(500, ge=10, description="Scoring budget of a Coral call (Coral waits 800 ms).")
-    perspective_languages: str = Field("fr,en,de", description="Languages the Perspective API accepts (comma list).")
+    coral_timeout_ms: int = Field(150, ge=10, description="Scoring budget of a Coral call before 204 (Coral's "
+                                  "external phase waits 200 ms unless its admin sets more).")
+    coral_replay_window_s: int = Field(600, ge=1, description="A Coral request identical to one received this recently "
+                                       "(same action, author, story, parent and body) is the same comment.")
+    public_url: str | None = Field(None, description="Vigie's public base URL (e.g. https://vigie.example), used as "
+                                   "rootUrl of the Perspective discovery document; unset means the request's own.")
+    perspective_languages: str = Field("fr,en,de,es,it,pt,ro", description="Languages the Perspective API accepts (comma list).")
     webhook_retry_intervals: list[int] = Field(
         [10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 28800, 28800],
         description="Seconds between delivery retries (JSON list); the default spans about 24 h.")

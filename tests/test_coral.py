@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from core.storage.models import AuditEntry, Comment, ModelResult, Site
 from tests.integration_support import coral_signed, patient_budgets, sync_worker
+from tests.test_coral_contract import coral_validate
 
 TOXIC = "Ferme-la, espèce d'imbécile, personne ne veut lire tes conneries."
 BENIGN = "Merci pour cet article très clair sur la réforme des retraites."
@@ -45,6 +46,7 @@ def test_benign_comment_is_approved_and_recorded(client, site, db, scoring_worke
     elapsed_ms = (time.perf_counter() - started) * 1000
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.get_json() == {"actions": [], "status": "APPROVED"}
+    assert coral_validate([response.get_json()])[0]["ok"]
     (comment,) = db.scalars(select(Comment)).all()
     assert comment.source == "coral" and comment.status == "approved" and comment.decided_by == "model"
     assert comment.thread_id == "story-9" and comment.author_id == "user-1"
@@ -60,6 +62,7 @@ def test_toxic_comment_is_withheld_and_flagged_toxic(client, site, db, scoring_w
     body = response.get_json()
     assert body["status"] in ("SYSTEM_WITHHELD", "REJECTED")
     assert {"actionType": "FLAG", "reason": "COMMENT_DETECTED_TOXIC"} in body["actions"]
+    assert coral_validate([body])[0]["ok"]
     (comment,) = db.scalars(select(Comment)).all()
     assert comment.status in ("flagged", "rejected") and comment.score > 0.5
 
@@ -71,9 +74,14 @@ def test_site_policy_words_and_status_mapping(client, site, db, app, scoring_wor
                       "coral_statuses": {"rejected": "PREMOD"}}
     response = post(client, f"/integrations/coral/{site.slug}", [site.secret],
                     moderation_request("Quel M.A.R.G.O.U.L.I.N ce ministre."))
-    assert response.get_json() == {"actions": [{"actionType": "FLAG", "reason": "COMMENT_DETECTED_BANNED_WORD"}],
-                                   "status": "PREMOD"}
-    assert db.scalars(select(Comment)).one().status == "rejected"
+    # Coral accepts only TOXIC and SPAM as reasons: a word-list hit is a TOXIC flag (Vigie keeps the word)
+    answer = response.get_json()
+    assert answer == {"actions": [{"actionType": "FLAG", "reason": "COMMENT_DETECTED_TOXIC"}], "status": "PREMOD"}
+    assert coral_validate([answer]) == [{"ok": True, "value": answer}]
+    comment = db.scalars(select(Comment)).one()
+    assert comment.status == "rejected"
+    audit = db.scalar(select(AuditEntry).where(AuditEntry.comment_id == comment.id))
+    assert any(r.get("kind") == "word" and r.get("term") == "margoulin" for r in audit.reasons)
 
 
 def test_any_of_several_signatures_and_rolled_secrets_pass(client, site, db, app, scoring_worker):
@@ -134,3 +142,75 @@ def test_retried_new_comment_is_stored_once_and_an_edit_is_moderated_anew(client
     edited = post(client, path, [site.secret], edit).get_json()
     assert edited["status"] in ("SYSTEM_WITHHELD", "REJECTED")
     assert _count(db) == 2
+
+
+def test_html_body_is_scored_as_text_and_kept_as_sent(client, site, db, scoring_worker):
+    """Coral's default body format is HTML: Vigie scores (and shows moderators) the text, keeps the original."""
+    html = "<p>Ferme-la, espèce d&#39;imbécile,<br>personne ne veut lire <b>tes conneries</b>.</p>"
+    response = post(client, f"/integrations/coral/{site.slug}", [site.secret], moderation_request(html))
+    assert response.status_code == 200
+    assert response.get_json()["status"] in ("SYSTEM_WITHHELD", "REJECTED")
+    comment = db.scalars(select(Comment)).one()
+    assert comment.text == "Ferme-la, espèce d'imbécile,\npersonne ne veut lire tes conneries."
+    assert comment.original_text == html
+    plain = post(client, f"/integrations/coral/{site.slug}", [site.secret], moderation_request(BENIGN))
+    assert plain.status_code == 200
+    assert db.scalars(select(Comment).where(Comment.text == BENIGN)).one().original_text is None
+    markup_only = post(client, f"/integrations/coral/{site.slug}", [site.secret], moderation_request("<p> </p>"))
+    assert markup_only.status_code == 400 and "comment.body" in markup_only.get_json()["error"]["message"]
+
+
+def test_replayed_request_without_comment_id_is_one_comment(client, site, db, scoring_worker):
+    """Coral sends no comment id and its signature has no timestamp: an identical request (same action, author,
+    story, parent and body) within VIGIE_CORAL_REPLAY_WINDOW_S is the same comment and gets the same answer."""
+    path = f"/integrations/coral/{site.slug}"
+    answers = [post(client, path, [site.secret], moderation_request(TOXIC)) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert answers[0].get_json() == answers[1].get_json() == answers[2].get_json()
+    assert _count(db) == 1
+    edit = {**moderation_request(TOXIC), "action": "EDIT"}
+    for _ in range(3):
+        assert post(client, path, [site.secret], edit).status_code == 200
+    assert _count(db) == 2  # the edit is moderated once, its replays are not stored again
+    other_story = moderation_request(TOXIC)
+    other_story["story"] = {"id": "story-10", "url": "https://journal.example/story-10"}
+    assert post(client, path, [site.secret], other_story).status_code == 200
+    assert _count(db) == 3
+
+
+def test_replay_after_the_window_is_a_new_comment(client, site, db, settings, monkeypatch, scoring_worker):
+    path = f"/integrations/coral/{site.slug}"
+    assert post(client, path, [site.secret], moderation_request(BENIGN)).status_code == 200
+    monkeypatch.setattr(settings, "coral_replay_window_s", 1)
+    time.sleep(2.1)
+    assert post(client, path, [site.secret], moderation_request(BENIGN)).status_code == 200
+    assert _count(db) == 2
+
+
+def test_concurrent_retries_of_one_comment_never_fail(app, site, db, scoring_worker):
+    """Coral (or a proxy) retrying one comment concurrently: every call gets the one decision, one comment."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    body, headers = coral_signed([site.secret], moderation_request(TOXIC))
+
+    def call(_):
+        response = app.test_client().post(f"/integrations/coral/{site.slug}", data=body, headers=headers)
+        return response.status_code, response.get_json()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(call, range(8)))
+    assert {status for status, _ in answers} <= {200, 204}, answers
+    decided = [answer for status, answer in answers if status == 200]
+    assert decided and all(answer == decided[0] for answer in decided)
+    assert _count(db) == 1
+    comment = db.scalars(select(Comment)).one()
+    assert comment.status in ("flagged", "rejected")
+    assert db.scalar(select(func.count()).select_from(ModelResult)) == 1
+
+
+def test_html_to_text_keeps_plain_text_as_it_is():
+    from service.integrations.html_text import html_to_text
+
+    assert html_to_text("Je t'<3, a < b, 3>2") == "Je t'<3, a < b, 3>2"
+    assert html_to_text('<p>Lisez <a href="https://x.example">ça</a>&nbsp;!</p><p>Fin</p>') == "Lisez ça !\nFin"
+    assert html_to_text("<p>Salut</p><script>alert(1)</script>") == "Salut"

@@ -101,10 +101,45 @@ def test_span_annotations_score_each_sentence(client, site, scoring_worker):
     assert spans[1]["score"]["value"] > spans[0]["score"]["value"]
 
 
-def test_without_languages_french_is_assumed_and_reported_detected(client, site, scoring_worker):
-    body = {"comment": {"text": BENIGN}, "requestedAttributes": {"TOXICITY": {}}, "doNotStore": True}
-    response = analyze(client, site.api_key, body).get_json()
-    assert response["languages"] == ["fr"] and response["detectedLanguages"] == ["fr"]
+def test_without_languages_the_language_is_detected(client, site, scoring_worker):
+    for text, language in [(BENIGN, "fr"), ("Ce gouvernement de guignols", "fr"), ("Thanks for this very clear article.", "en"),
+                           ("Vielen Dank für diesen sehr klaren Artikel.", "de"),
+                           ("Obrigado por este artigo tão claro.", "pt"), ("https://t.co/x1 🙂", "fr")]:
+        body = {"comment": {"text": text}, "requestedAttributes": {"TOXICITY": {}}, "doNotStore": True}
+        response = analyze(client, site.api_key, body)
+        assert response.status_code == 200, (text, response.get_json())
+        assert response.get_json()["languages"] == [language], text
+        assert response.get_json()["detectedLanguages"] == [language], text
+
+
+def test_a_language_vigie_does_not_support_is_refused_with_perspectives_error_type(client, site, scoring_worker):
+    body = {"comment": {"text": "このバカ野郎、黙れ。お前の記事は最悪だ。"}, "requestedAttributes": {"TOXICITY": {}},
+            "doNotStore": True}
+    response = analyze(client, site.api_key, body)
+    assert _error(response, 400, "INVALID_ARGUMENT") == "Attribute TOXICITY does not support request languages: ja"
+    (detail,) = response.get_json()["error"]["details"]
+    assert detail["errorType"] == "LANGUAGE_NOT_SUPPORTED_BY_ATTRIBUTE"
+    assert detail["languageNotSupportedByAttributeError"] == {"detectedLanguages": ["ja"], "attribute": "TOXICITY"}
+    # the request's languages win over detection, as in Perspective
+    forced = analyze(client, site.api_key, {**body, "languages": ["fr"]})
+    assert forced.status_code == 200 and forced.get_json()["languages"] == ["fr"]
+    assert "detectedLanguages" not in forced.get_json()
+    # dropUnsupportedAttributes: no error, no scores
+    dropped = analyze(client, site.api_key, {**body, "dropUnsupportedAttributes": True})
+    assert dropped.status_code == 200 and dropped.get_json()["attributeScores"] == {}
+
+
+def test_documented_and_unknown_fields_are_accepted(client, site, scoring_worker):
+    body = coral_style(TOXIC, context={"articleAndParentComment": {"article": {"text": "La réforme des retraites"},
+                                                                   "parentComment": {"text": "Bon article."}}},
+                       sessionId="s-1", communityId="journal", doNotStroe=True, someFutureField={"x": 1},
+                       requestedAttributes={"TOXICITY": {"scoreType": "PROBABILITY", "unknownParam": 1}})
+    response = analyze(client, site.api_key, body)
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["attributeScores"]["TOXICITY"]["summaryScore"]["value"] > 0.5
+    dropped = analyze(client, site.api_key, coral_style(TOXIC, dropUnsupportedAttributes=True,
+                                                        requestedAttributes={"TOXICITY": {}, "FLIRTATION": {}}))
+    assert set(dropped.get_json()["attributeScores"]) == {"TOXICITY"}
 
 
 def test_stored_when_do_not_store_is_false(client, site, db, scoring_worker):
@@ -114,6 +149,20 @@ def test_stored_when_do_not_store_is_false(client, site, db, scoring_worker):
     assert comment.source == "perspective" and comment.text == TOXIC and comment.status != "pending"
     assert db.scalar(select(ModelResult).where(ModelResult.comment_id == comment.id)) is not None
     assert db.scalar(select(AuditEntry).where(AuditEntry.comment_id == comment.id)).status_to == comment.status
+
+
+def test_suggestscore_with_span_scores_only_stores_each_span(client, site, db):
+    text = f"{BENIGN} {TOXIC}"
+    body = {"comment": {"text": text}, "languages": ["fr"], "unknownField": True,
+            "attributeScores": {"INSULT": {"spanScores": [
+                {"begin": len(BENIGN) + 1, "end": len(text), "score": {"value": 1, "type": "PROBABILITY"}}]}}}
+    response = client.post(f"{SUGGEST}?key={site.api_key}", json=body)
+    assert response.status_code == 200, response.get_json()
+    (label,) = db.scalars(select(ScoreLabel)).all()
+    assert label.attribute == "insult" and label.text == TOXIC and label.score == 1.0
+    outside = {**body, "attributeScores": {"INSULT": {"spanScores": [{"begin": 5, "end": 9999,
+                                                                      "score": {"value": 1}}]}}}
+    assert _error(client.post(f"{SUGGEST}?key={site.api_key}", json=outside), 400, "INVALID_ARGUMENT")
 
 
 def test_suggestscore_stores_the_label(client, site, db):
@@ -136,6 +185,10 @@ def _error(response, code, status):
     return error["message"]
 
 
+def _error_type(response) -> str:
+    return response.get_json()["error"]["details"][0]["errorType"]
+
+
 def test_wrong_or_missing_key_is_refused_like_perspective(client, site):
     assert "API key not valid" in _error(analyze(client, "vg_wrong", coral_style(BENIGN)), 400,
                                          "INVALID_ARGUMENT")
@@ -148,22 +201,34 @@ def test_unknown_and_unsupported_attributes_are_refused(client, site, db):
     message = _error(analyze(client, site.api_key, body), 400, "INVALID_ARGUMENT")
     assert message == "Attribute SEXUALLY_EXPLICIT does not support request languages: fr"
     body = coral_style(BENIGN, requestedAttributes={"NASTINESS": {}})
-    assert "NASTINESS" in _error(analyze(client, site.api_key, body), 400, "INVALID_ARGUMENT")
-    assert "non-empty" in _error(analyze(client, site.api_key, coral_style(BENIGN, requestedAttributes={})),
-                                 400, "INVALID_ARGUMENT")
+    response = analyze(client, site.api_key, body)
+    assert "NASTINESS" in _error(response, 400, "INVALID_ARGUMENT")
+    assert _error_type(response) == "INVALID_REQUEST"
+    response = analyze(client, site.api_key, coral_style(BENIGN, requestedAttributes={}))
+    assert "non-empty" in _error(response, 400, "INVALID_ARGUMENT")
+    assert _error_type(response) == "NO_REQUESTED_ATTRIBUTES"
 
 
 def test_unsupported_language_is_refused(client, site):
-    message = _error(analyze(client, site.api_key, coral_style(BENIGN, languages=["ja"])), 400,
-                     "INVALID_ARGUMENT")
+    response = analyze(client, site.api_key, coral_style(BENIGN, languages=["ja"]))
+    message = _error(response, 400, "INVALID_ARGUMENT")
     assert message == "Attribute TOXICITY does not support request languages: ja"
+    assert response.get_json()["error"]["details"][0] == {
+        "@type": "type.googleapis.com/google.commentanalyzer.v1alpha1.Error",
+        "errorType": "LANGUAGE_NOT_SUPPORTED_BY_ATTRIBUTE",
+        "languageNotSupportedByAttributeError": {"requestedLanguages": ["ja"], "attribute": "TOXICITY"}}
+    for language in ("es", "it", "pt-BR", "ro"):  # the encoder's and the data's languages are accepted
+        assert analyze(client, site.api_key, coral_style("", languages=[language])).get_json()["error"][
+            "details"][0]["errorType"] == "COMMENT_EMPTY"
 
 
 def test_text_too_long_empty_or_unstorable_is_refused(client, site):
     long_text = "é" * 10_241  # 20 482 bytes of UTF-8: over Perspective's 20 KB
-    assert _error(analyze(client, site.api_key, coral_style(long_text)), 400,
-                  "INVALID_ARGUMENT") == "Comment text too long."
-    assert "non-empty" in _error(analyze(client, site.api_key, coral_style("   ")), 400, "INVALID_ARGUMENT")
+    response = analyze(client, site.api_key, coral_style(long_text))
+    assert _error(response, 400, "INVALID_ARGUMENT") == "Comment text too long."
+    assert _error_type(response) == "COMMENT_TOO_LONG"
+    response = analyze(client, site.api_key, coral_style("   "))
+    assert "non-empty" in _error(response, 400, "INVALID_ARGUMENT") and _error_type(response) == "COMMENT_EMPTY"
     _error(analyze(client, site.api_key, coral_style("a\u0000b")), 400, "INVALID_ARGUMENT")
 
 
@@ -172,8 +237,6 @@ def test_malformed_bodies_name_the_field(client, site):
     assert "Invalid JSON payload" in _error(bad_json, 400, "INVALID_ARGUMENT")
     missing = analyze(client, site.api_key, {"requestedAttributes": {"TOXICITY": {}}})
     assert "comment" in _error(missing, 400, "INVALID_ARGUMENT")
-    unknown = analyze(client, site.api_key, coral_style(BENIGN, doNotStroe=True))
-    assert 'Unknown name "doNotStroe"' in _error(unknown, 400, "INVALID_ARGUMENT")
     wrong_type = analyze(client, site.api_key, coral_style(BENIGN, requestedAttributes=["TOXICITY"]))
     assert "requestedAttributes" in _error(wrong_type, 400, "INVALID_ARGUMENT")
     threshold = coral_style(BENIGN, requestedAttributes={"TOXICITY": {"scoreThreshold": 3}})
@@ -181,3 +244,4 @@ def test_malformed_bodies_name_the_field(client, site):
     suggest = client.post(f"{SUGGEST}?key={site.api_key}",
                           json={"comment": {"text": BENIGN}, "attributeScores": {"TOXICITY": {}}})
     assert "summaryScore" in _error(suggest, 400, "INVALID_ARGUMENT")
+    assert _error_type(suggest) == "INVALID_REQUEST"

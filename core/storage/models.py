@@ -86,7 +86,9 @@ class Comment(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
     external_id: Mapped[str | None] = mapped_column(String(200))
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)  # what is scored and shown to moderators
+    # The body exactly as the source sent it, when that differs from ``text`` (Coral's HTML, markup removed in text)
+    original_text: Mapped[str | None] = mapped_column(Text)
     author_id: Mapped[str | None] = mapped_column(String(200))
     author_name: Mapped[str | None] = mapped_column(String(200))
     thread_id: Mapped[str | None] = mapped_column(String(200))

@@ -6,20 +6,25 @@ with an ``ExternalModerationResponse`` (status and flags from the site's policy)
 worker answered in time; the comment is then queued and decided like any other."""
 from __future__ import annotations
 
+import hashlib
+import json
 import time
+from datetime import timezone
 from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from core import signing
 from core.decisions import decide_scored
 from core.ingest import CommentIn, check_text, schedule, store
-from core.storage.models import Site
+from core.storage.models import Comment, Site
 from service.context import db_session, vigie
 from service.errors import ApiError, parse_json
 from service.integrations import sync
+from service.integrations.html_text import html_to_text
 
 bp = Blueprint("coral", __name__)
 
@@ -37,7 +42,7 @@ class _Loose(BaseModel):
 class CoralComment(_Loose):
     body: str = Field(min_length=1)
     parentID: str | None = Field(None, max_length=200)
-    id: str | None = Field(None, max_length=200)
+    id: str | None = Field(None, max_length=200)  # Coral does not send it; honoured if a proxy adds one
 
 
 class CoralAuthor(_Loose):
@@ -54,7 +59,15 @@ class CoralSite(_Loose):
     id: str = Field(max_length=200)
 
 
+class CoralTenant(_Loose):
+    id: str | None = Field(None, max_length=200)
+    domain: str | None = Field(None, max_length=300)
+
+
 class ExternalModerationRequest(_Loose):
+    """What Coral sends (external.ts, ExternalModerationRequest): no comment id, and the body as HTML or plain
+    text depending on the phase's format setting. Coral v6 sent ``tenant: {id, domain}``, later versions
+    ``tenantID`` and ``tenantDomain``."""
     action: str = Field(pattern=r"^(NEW|EDIT)$")
     comment: CoralComment
     author: CoralAuthor
@@ -62,6 +75,7 @@ class ExternalModerationRequest(_Loose):
     site: CoralSite | None = None
     tenantID: str | None = Field(None, max_length=200)
     tenantDomain: str | None = Field(None, max_length=300)
+    tenant: CoralTenant | None = None
 
 
 def _site_by_slug(slug: str) -> Site:
@@ -86,23 +100,65 @@ def _verify(site: Site | None, body: bytes) -> Site:
     raise ApiError(401, "invalid_signature", message)
 
 
+# What Coral's external-moderation response schema accepts (coralproject/talk,
+# src/core/server/services/comments/pipeline/phases/external.ts, ExternalModerationResponseSchema): an answer with
+# any other action reason, status or tag fails Coral's validation and Coral drops the whole answer.
+# tests/node/coral_response_schema.js reproduces that schema with the real `joi` package as a contract test.
+CORAL_ACTION_REASONS = ("COMMENT_DETECTED_TOXIC", "COMMENT_DETECTED_SPAM")
+
+
 def coral_response(site: Site, status: str, reasons: list[dict[str, Any]]) -> dict[str, Any]:
-    """The ExternalModerationResponse for a Vigie decision."""
-    statuses = {**DEFAULT_STATUSES, **((site.policy or {}).get("coral_statuses") or {})}
+    """The ExternalModerationResponse for a Vigie decision. Coral takes only two flag reasons, so every
+    non-approved decision (a score over a threshold or a word-list hit) is one ``COMMENT_DETECTED_TOXIC`` flag;
+    Vigie keeps its own detailed reasons (which label, which word) in the comment's decision and audit log."""
+    overrides = (site.policy or {}).get("coral_statuses") if isinstance(site.policy, dict) else None
+    statuses = {**DEFAULT_STATUSES, **(overrides if isinstance(overrides, dict) else {})}
     actions = []
-    if status != "approved":
-        lists = {r.get("list") for r in reasons if r.get("kind") == "word"}
-        if "banned" in lists:
-            actions.append({"actionType": "FLAG", "reason": "COMMENT_DETECTED_BANNED_WORD"})
-        if "suspect" in lists:
-            actions.append({"actionType": "FLAG", "reason": "COMMENT_DETECTED_SUSPECT_WORD"})
-        if any(r.get("kind") == "score" for r in reasons) or not actions:
-            actions.append({"actionType": "FLAG", "reason": "COMMENT_DETECTED_TOXIC"})
+    if status not in ("approved", "pending"):
+        actions.append({"actionType": "FLAG", "reason": CORAL_ACTION_REASONS[0]})
     body: dict[str, Any] = {"actions": actions}
     coral_status = statuses.get(status)
-    if coral_status in CORAL_STATUSES:
+    if isinstance(coral_status, str) and coral_status in CORAL_STATUSES:
         body["status"] = coral_status
     return body
+
+
+def content_key(req: ExternalModerationRequest) -> str:
+    """What identifies one Coral comment when Coral sends no id: who wrote what, where, in reply to what."""
+    tenant = req.tenantID or (req.tenant.id if req.tenant else None)
+    fields = [req.action, tenant, req.site.id if req.site else None, req.story.id, req.author.id,
+              req.comment.parentID, req.comment.body]
+    return hashlib.sha256(json.dumps(fields, ensure_ascii=False).encode("utf-8", "surrogatepass")).hexdigest()[:40]
+
+
+def _external_ids(req: ExternalModerationRequest, now: float, window_s: int) -> list[str]:
+    """The external id to store a new comment under, then the one an earlier identical request in the replay window
+    may have used. With Coral's own comment id (sent by a proxy) a NEW comment is keyed by it for good."""
+    if req.comment.id and req.action == "NEW":
+        return [f"coral:{req.comment.id}"]
+    bucket = int(now // window_s)
+    key = content_key(req)
+    return [f"coral:{key}:{bucket}", f"coral:{key}:{bucket - 1}"]
+
+
+def _replayed(session, site: Site, external_ids: list[str], now: float, window_s: int) -> Comment | None:
+    """The comment an identical request stored within the replay window, if any."""
+    rows = session.scalars(select(Comment).where(Comment.site_id == site.id,
+                                                 Comment.external_id.in_(external_ids))).all()
+    for comment in sorted(rows, key=lambda c: c.id, reverse=True):
+        received = comment.received_at
+        if received.tzinfo is None:
+            received = received.replace(tzinfo=timezone.utc)
+        if len(external_ids) == 1 or now - received.timestamp() <= window_s:
+            return comment
+    return None
+
+
+def _answer_for(site: Site, comment: Comment):
+    """Coral's answer for a comment Vigie already decided (a retry, a replay, a concurrent twin)."""
+    if comment.status == "pending":
+        return Response(status=204)
+    return jsonify(coral_response(site, comment.status, []))
 
 
 def _moderate(site: Site | None):
@@ -111,19 +167,27 @@ def _moderate(site: Site | None):
     site = _verify(site, raw)
     req = parse_json(raw, ExternalModerationRequest)
     settings = vigie().settings
-    text = req.comment.body
-    if len(text) > settings.max_text_chars:
+    body = req.comment.body
+    if len(body) > settings.max_text_chars:
         raise ApiError(400, "invalid_request", f"comment.body: longer than {settings.max_text_chars} characters")
-    if check_text(text) is not None:
+    if check_text(body) is not None:
         raise ApiError(400, "invalid_request", "comment.body: empty or holds NUL / unpaired surrogates")
+    text = html_to_text(body)  # Coral's default body format is HTML: score what readers see
+    if not text.strip():
+        raise ApiError(400, "invalid_request", "comment.body: no text once HTML markup is removed")
     session = db_session()
-    # An edit is a new text to moderate: only a new comment's id (if Coral sends one) makes retries idempotent.
-    external_id = req.comment.id if req.action == "NEW" else None
-    item = CommentIn(text=text, external_id=external_id, author_id=req.author.id, thread_id=req.story.id,
-                     thread_url=req.story.url, parent_id=req.comment.parentID)
-    comment, created = store(session, site, [item], source="coral")[0]
-    if not created and comment.status != "pending":  # Coral retried a comment Vigie already decided
-        return jsonify(coral_response(site, comment.status, []))
+    now = time.time()
+    window_s = settings.coral_replay_window_s
+    external_ids = _external_ids(req, now, window_s)
+    comment = _replayed(session, site, external_ids, now, window_s)
+    created = False
+    if comment is None:
+        item = CommentIn(text=text, external_id=external_ids[0], author_id=req.author.id, thread_id=req.story.id,
+                         thread_url=req.story.url, parent_id=req.comment.parentID)
+        comment, created = store(session, site, [item], source="coral",
+                                 original_texts=[body if body != text else None])[0]
+    if not created and comment.status != "pending":  # Coral retried or replayed a comment Vigie already decided
+        return _answer_for(site, comment)
     services = vigie()
     budget_ms = settings.coral_timeout_ms - int((time.perf_counter() - started) * 1000)
     try:
@@ -133,8 +197,15 @@ def _moderate(site: Site | None):
     except sync.SyncUnavailable:
         schedule(services, [comment.id])  # decided later by the queue; Coral keeps its own decision for now
         return Response(status=204)
-    decision = decide_scored(session, site, comment, result.scores[0], result.model, result.version,
-                             result.threshold, (time.perf_counter() - started) * 1000, services)
+    comment_id = comment.id
+    try:
+        decision = decide_scored(session, site, comment, result.scores[0], result.model, result.version,
+                                 result.threshold, (time.perf_counter() - started) * 1000, services)
+    except IntegrityError:  # a concurrent twin of this request (or a worker) decided it first
+        session.rollback()
+        comment = session.get(Comment, comment_id)
+        session.refresh(comment)
+        return _answer_for(site, comment)
     return jsonify(coral_response(site, decision.status, decision.reasons))
 
 

@@ -17,7 +17,8 @@ from core.keys import site_for_key
 from core.storage.models import ScoreLabel, Site
 from service.context import db_session, vigie
 from service.errors import ApiError, parse_json
-from service.integrations import sync
+from service.integrations import discovery, sync
+from service.integrations.languages import detect
 
 bp = Blueprint("perspective", __name__)
 
@@ -36,40 +37,76 @@ GOOGLE_STATUS = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FO
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\n+")
 
 
+ERROR_DETAIL_TYPE = "type.googleapis.com/google.commentanalyzer.v1alpha1.Error"
+
+
 class PerspectiveError(Exception):
-    def __init__(self, code: int, message: str):
+    """An error in Perspective's shape. ``error_type`` is Perspective's ``details[].errorType`` (COMMENT_EMPTY,
+    COMMENT_TOO_LONG, NO_REQUESTED_ATTRIBUTES, LANGUAGE_NOT_SUPPORTED_BY_ATTRIBUTE, LANGUAGE_DETECTION_FAILED,
+    INVALID_REQUEST), ``extra`` the detail's other fields; ``details`` replaces the whole list."""
+
+    def __init__(self, code: int, message: str, error_type: str | None = None, details: list | None = None,
+                 **extra: Any):
         super().__init__(message)
         self.code, self.message = code, message
+        if details is None and error_type is not None:
+            details = [{"@type": ERROR_DETAIL_TYPE, "errorType": error_type, **extra}]
+        self.details = details
 
 
-def google_error(code: int, message: str):
-    return jsonify({"error": {"code": code, "message": message, "status": GOOGLE_STATUS.get(code, "UNKNOWN")}}), code
+def google_error(code: int, message: str, details: list | None = None):
+    error: dict[str, Any] = {"code": code, "message": message, "status": GOOGLE_STATUS.get(code, "UNKNOWN")}
+    if details:
+        error["details"] = details
+    return jsonify({"error": error}), code
+
+
+def _invalid(message: str) -> PerspectiveError:
+    return PerspectiveError(400, message, "INVALID_REQUEST")
+
+
+def _language_error(attribute: str, languages: list[str], detected: bool) -> PerspectiveError:
+    key = "detectedLanguages" if detected else "requestedLanguages"
+    return PerspectiveError(400, f"Attribute {attribute} does not support request languages: {', '.join(languages)}",
+                            "LANGUAGE_NOT_SUPPORTED_BY_ATTRIBUTE",
+                            languageNotSupportedByAttributeError={key: languages, "attribute": attribute})
 
 
 # ------------------------------------------------------------------------------------------------- schemas
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Lenient(BaseModel):
+    """Perspective's messages: unknown fields are accepted and ignored, as Google's service does; known fields
+    are checked."""
+    model_config = ConfigDict(extra="ignore")
 
 
-class TextEntry(_Strict):
+
+class TextEntry(_Lenient):
     text: str | None = None
     type: str | None = Field(None, pattern=r"^(PLAIN_TEXT|TEXT_TYPE_UNSPECIFIED)$")
 
 
-class Context(_Strict):
+class ArticleAndParentComment(_Lenient):
+    article: TextEntry | None = None
+    parentComment: TextEntry | None = None
+
+
+class Context(_Lenient):
+    """Accepted (within limits) and not used for scoring."""
     entries: list[TextEntry] = Field(default_factory=list, max_length=20)
+    articleAndParentComment: ArticleAndParentComment | None = None
 
 
-class AttributeParameters(_Strict):
+class AttributeParameters(_Lenient):
     scoreType: str | None = Field(None, pattern=r"^(PROBABILITY|SCORE_TYPE_UNSPECIFIED)$")
     scoreThreshold: float | None = Field(None, ge=0, le=1)
 
 
-class AnalyzeRequest(_Strict):
+class AnalyzeRequest(_Lenient):
     comment: TextEntry
     context: Context | None = None
-    requestedAttributes: dict[str, AttributeParameters | None]
+    requestedAttributes: dict[str, AttributeParameters | None] = Field(default_factory=dict)
     spanAnnotations: bool = False
+    dropUnsupportedAttributes: bool = False
     languages: list[str] | None = Field(None, max_length=10)
     doNotStore: bool = False
     clientToken: str | None = Field(None, max_length=200)
@@ -77,23 +114,23 @@ class AnalyzeRequest(_Strict):
     communityId: str | None = Field(None, max_length=200)
 
 
-class Score(_Strict):
+class Score(_Lenient):
     value: float = Field(ge=0, le=1)
     type: str | None = None
 
 
-class SpanScore(_Strict):
+class SpanScore(_Lenient):
     begin: int | None = None
     end: int | None = None
     score: Score
 
 
-class AttributeScores(_Strict):
+class AttributeScores(_Lenient):
     summaryScore: Score | None = None
     spanScores: list[SpanScore] | None = None
 
 
-class SuggestRequest(_Strict):
+class SuggestRequest(_Lenient):
     comment: TextEntry
     context: Context | None = None
     attributeScores: dict[str, AttributeScores]
@@ -110,7 +147,9 @@ def _site() -> Site:
         raise PerspectiveError(403, "The request is missing a valid API key.")
     site = site_for_key(db_session(), key)
     if site is None:
-        raise PerspectiveError(400, "API key not valid. Please pass a valid API key.")
+        raise PerspectiveError(400, "API key not valid. Please pass a valid API key.", details=[
+            {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
+             "domain": "googleapis.com"}])
     return site
 
 
@@ -121,51 +160,75 @@ def _parse(schema: type[BaseModel]) -> Any:
     except ApiError as exc:
         field = exc.extra.get("field", "body")
         if exc.code == "invalid_json":
-            raise PerspectiveError(400, "Invalid JSON payload received.") from None
-        if exc.code == "unknown_field":
-            raise PerspectiveError(400, f'Invalid JSON payload received. Unknown name "{field}": '
-                                        "Cannot find field.") from None
+            raise _invalid("Invalid JSON payload received.") from None
+        if exc.code == "unknown_field":  # not raised while the schemas ignore unknown fields (as Perspective does)
+            raise _invalid(f'Invalid JSON payload received. Unknown name "{field}": Cannot find field.') from None
         details = exc.extra.get("details")
         if not details:  # not a JSON object
-            raise PerspectiveError(400, "Invalid JSON payload received. Expected an object.") from None
-        raise PerspectiveError(400, f"Invalid value at '{field}': {details[0]['message']}") from None
+            raise _invalid("Invalid JSON payload received. Expected an object.") from None
+        raise _invalid(f"Invalid value at '{field}': {details[0]['message']}") from None
 
 
 def _text(entry: TextEntry) -> str:
     text = entry.text or ""
     if not text.strip():
-        raise PerspectiveError(400, "Comment must be non-empty.")
+        raise PerspectiveError(400, "Comment must be non-empty.", "COMMENT_EMPTY")
     if len(text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:
-        raise PerspectiveError(400, "Comment text too long.")
+        raise PerspectiveError(400, "Comment text too long.", "COMMENT_TOO_LONG")
     if check_text(text) is not None:
-        raise PerspectiveError(400, "Comment text contains invalid characters (NUL or unpaired surrogates).")
+        raise _invalid("Comment text contains invalid characters (NUL or unpaired surrogates).")
     return text
 
 
-def _languages(requested: list[str] | None, attributes: list[str]) -> tuple[list[str], bool]:
-    """(languages, detected). Vigie does not detect languages: without ``languages`` the request is taken as
-    the first configured language (French by default)."""
-    supported = [x.strip().lower() for x in vigie().settings.perspective_languages.split(",") if x.strip()]
-    if not requested:
-        return supported[:1] or ["fr"], True
-    langs = [x.strip()[:35] for x in requested]
-    unsupported = [x for x in langs if x.lower().split("-")[0] not in supported]
-    if unsupported:
-        raise PerspectiveError(400, f"Attribute {attributes[0] if attributes else 'TOXICITY'} does not support "
-                                    f"request languages: {', '.join(unsupported)}")
-    return langs, False
+def supported_languages() -> list[str]:
+    return [x.strip().lower() for x in vigie().settings.perspective_languages.split(",") if x.strip()]
 
 
-def _check_attributes(names: list[str], languages: list[str]) -> None:
+def _languages(requested: list[str] | None, text: str, attributes: list[str],
+               drop_unsupported: bool = False) -> tuple[list[str], bool]:
+    """(languages, detected). ``languages`` in the request wins, as in Perspective; without it the text's language
+    is identified (service/integrations/languages.py). A language outside VIGIE_PERSPECTIVE_LANGUAGES is
+    Perspective's LANGUAGE_NOT_SUPPORTED_BY_ATTRIBUTE (unless ``dropUnsupportedAttributes``: then no attribute
+    is scored)."""
+    supported = supported_languages()
+    first = attributes[0] if attributes else "TOXICITY"
+    langs = [x.strip()[:35] for x in requested or [] if x.strip()]
+    if langs:
+        unsupported = [x for x in langs if x.lower().split("-")[0].split("_")[0] not in supported]
+        if unsupported and not drop_unsupported:
+            raise _language_error(first, unsupported, detected=False)
+        return langs, False
+
+    language, _ = detect(text, supported)
+    if language is None:  # nothing to go on (a link, emoji, digits): the site's first language
+        language = supported[0] if supported else "fr"
+    if language not in supported and not drop_unsupported:
+        raise _language_error(first, [language], detected=True)
+    return [language], True
+
+
+def _languages_supported(languages: list[str]) -> bool:
+    supported = supported_languages()
+    return all(x.lower().split("-")[0].split("_")[0] in supported for x in languages)
+
+
+def _check_attributes(names: list[str], languages: list[str], drop_unsupported: bool = False) -> list[str]:
+    """The requested attributes Vigie scores; with ``dropUnsupportedAttributes`` the others are left out instead
+    of refused, as in Perspective."""
     if not names:
-        raise PerspectiveError(400, "Requested attributes must be non-empty.")
+        raise PerspectiveError(400, "Requested attributes must be non-empty.", "NO_REQUESTED_ATTRIBUTES")
+    kept = []
     for name in names:
         if name in ATTRIBUTES:
-            continue
-        if name.upper() in OTHER_PERSPECTIVE_ATTRIBUTES:
-            raise PerspectiveError(400, f"Attribute {name} does not support request languages: "
-                                        f"{', '.join(languages)}")
-        raise PerspectiveError(400, f"Unknown requested attribute: {name[:100]}")
+            if drop_unsupported and not _languages_supported(languages):
+                continue
+            kept.append(name)
+        elif name.upper() in OTHER_PERSPECTIVE_ATTRIBUTES:
+            if not drop_unsupported:
+                raise _language_error(name, languages, detected=False)
+        else:
+            raise _invalid(f"Unknown requested attribute: {name[:100]}")
+    return kept
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -192,9 +255,18 @@ def analyze():
     site = _site()
     req = _parse(AnalyzeRequest)
     text = _text(req.comment)
-    names = list(req.requestedAttributes)
-    languages, detected = _languages(req.languages, names)
-    _check_attributes(names, languages)
+    requested = list(req.requestedAttributes)
+    if not requested:
+        raise PerspectiveError(400, "Requested attributes must be non-empty.", "NO_REQUESTED_ATTRIBUTES")
+    languages, detected = _languages(req.languages, text, requested, req.dropUnsupportedAttributes)
+    names = _check_attributes(requested, languages, req.dropUnsupportedAttributes)
+    if not names:  # every attribute dropped (dropUnsupportedAttributes): nothing to score
+        body: dict[str, Any] = {"attributeScores": {}, "languages": languages}
+        if detected:
+            body["detectedLanguages"] = languages
+        if req.clientToken is not None:
+            body["clientToken"] = req.clientToken
+        return jsonify(body)
     spans = sentence_spans(text) if req.spanAnnotations else [(0, len(text))]
     texts = [text] + ([text[a:b] for a, b in spans] if req.spanAnnotations and len(spans) > 1 else [])
     settings = vigie().settings
@@ -208,7 +280,7 @@ def analyze():
     span_scores = result.scores[1:] if len(texts) > 1 else [summary]
     missing = [name for name in names if ATTRIBUTES[name] not in summary]
     if missing:  # a model without that label (VIGIE_MODEL can name any classifier)
-        raise PerspectiveError(400, f"Attribute {missing[0]} is not available with this server's model.")
+        raise _invalid(f"Attribute {missing[0]} is not available with this server's model.")
     attribute_scores: dict[str, Any] = {}
     for name in names:
         label = ATTRIBUTES[name]
@@ -247,16 +319,29 @@ def suggest_score():
     req = _parse(SuggestRequest)
     text = _text(req.comment)
     names = list(req.attributeScores)
-    languages, detected = _languages(req.languages, names)
+    if not names:
+        raise _invalid("attributeScores must not be empty.")
+    languages, detected = _languages(req.languages, text, names)
     _check_attributes(names, languages)
-    session = db_session()
+    labels: list[ScoreLabel] = []
     for name in names:
-        summary = req.attributeScores[name].summaryScore
-        if summary is None:
-            raise PerspectiveError(400, f"Invalid value at 'attributeScores.{name}.summaryScore': "
-                                        "Field required")
-        session.add(ScoreLabel(site_id=site.id, text=text, attribute=ATTRIBUTES[name], score=summary.value,
-                               source="suggestscore", client_token=req.clientToken))
+        scores = req.attributeScores[name]
+        if scores.summaryScore is None and not scores.spanScores:
+            raise _invalid(f"Invalid value at 'attributeScores.{name}': a summaryScore or spanScores is required.")
+        if scores.summaryScore is not None:
+            labels.append(ScoreLabel(site_id=site.id, text=text, attribute=ATTRIBUTES[name],
+                                     score=scores.summaryScore.value, source="suggestscore",
+                                     client_token=req.clientToken))
+        for index, span in enumerate(scores.spanScores or []):
+            begin, end = span.begin, span.end
+            if begin is None or end is None or not 0 <= begin < end <= len(text):
+                raise _invalid(f"Invalid value at 'attributeScores.{name}.spanScores[{index}]': begin and end "
+                               "must be set, within the comment, begin < end.")
+            labels.append(ScoreLabel(site_id=site.id, text=text[begin:end], attribute=ATTRIBUTES[name],
+                                     score=span.score.value, source="suggestscore-span",
+                                     client_token=req.clientToken))
+    session = db_session()
+    session.add_all(labels)
     session.commit()
     body: dict[str, Any] = {"requestedLanguages": languages} if not detected else {"detectedLanguages": languages}
     if req.clientToken is not None:
@@ -264,9 +349,33 @@ def suggest_score():
     return jsonify(body)
 
 
+@bp.get("/$discovery/rest")
+def discovery_document():
+    """Perspective's discovery document (for ``googleapiclient.discovery.build(..., discoveryServiceUrl=...)``)."""
+    version = request.args.get("version", discovery.API_VERSION)
+    if version != discovery.API_VERSION:
+        raise PerspectiveError(404, f"Discovery document not found for API service: commentanalyzer {version[:40]}")
+    return _discovery()
+
+
+@bp.get("/discovery/v1/apis/commentanalyzer/<version>/rest")
+def discovery_document_v1(version: str):
+    """The same document at the discovery service's V1 path (googleapiclient's default discovery URL template)."""
+    if version != discovery.API_VERSION:
+        raise PerspectiveError(404, f"Discovery document not found for API service: commentanalyzer {version[:40]}")
+    return _discovery()
+
+
+def _discovery():
+    root = vigie().settings.public_url or request.host_url
+    response = jsonify(discovery.document(root))
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
 @bp.errorhandler(PerspectiveError)
 def _perspective_error(exc: PerspectiveError):
-    return google_error(exc.code, exc.message)
+    return google_error(exc.code, exc.message, exc.details)
 
 
 @bp.errorhandler(HTTPException)

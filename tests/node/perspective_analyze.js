@@ -1,10 +1,12 @@
 // Calls Vigie through the npm package perspective-api-client (unmodified).
 // Usage: node perspective_analyze.js <vigie base URL> <api key>   (request JSON {text, options} on stdin)
-// The package posts to Google's fixed URL through axios's default instance, and has no base-URL option, so
-// the script points that instance at Vigie with a request interceptor: the rest is the package's own code.
+// The package posts to Google's fixed URL through the default instance of its own copy of axios, and has no
+// base-URL option, so the script points that instance at Vigie with a request interceptor: the rest is the
+// package's own code. The copy must be the client's: tests/node also holds a newer axios at the top level (as an
+// app would), so require('axios') here is another instance that the client never uses.
 'use strict';
-const axios = require('axios');
 const Perspective = require('perspective-api-client');
+const axios = require(require.resolve('axios', {paths: [require.resolve('perspective-api-client')]}));
 
 const [base, apiKey] = process.argv.slice(2);
 const GOOGLE = 'https://commentanalyzer.googleapis.com';

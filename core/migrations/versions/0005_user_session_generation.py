@@ -1,13 +1,13 @@
 """users.session_generation: logout ends every session of the user (a copied session cookie is refused)
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
