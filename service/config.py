@@ -44,7 +44,9 @@ class Settings(BaseSettings):
     reconcile_min_age_s: int = Field(30, ge=0, description="Pending comments younger than this are left alone.")
     webhook_timeout_s: float = 5.0
     session_cookie_secure: bool = Field(False, description="Set true behind HTTPS.")
-    log_level: str = "INFO"
+    log_level: str = Field("INFO", description="Level of Vigie's logs (DEBUG adds rq's per-job lines and access logs).")
+    log_format: Literal["text", "json"] = Field("text", description="`json`: one JSON object per log line.")
+    access_log: bool = Field(False, description="Log every HTTP request (always on at DEBUG).")
     lexicons_dir: Path | None = Field(None, description="Seed word lists offered in site settings; unset means data/lexicons.")
     # Integrations (docs/integrations.md)
     coral_timeout_ms: int = Field(500, ge=10, description="Scoring budget of a Coral call (Coral waits 800 ms).")

@@ -155,8 +155,13 @@ def score_comments(svc: Vigie, ids: list[int]) -> tuple[int, list[int]]:
     for attempt in range(3):
         with svc.db.sessionmaker() as session:
             try:
-                decided, to_explain = _score_in(session, svc, ids)
+                summary: dict[str, float] = {}
+                decided, to_explain = _score_in(session, svc, ids, summary)
                 session.commit()
+                if decided:  # the one INFO line per batch
+                    log.info("batch of %d decided (%s) in %.0f ms", decided,
+                             ", ".join(f"{k} {int(v)}" for k, v in sorted(summary.items()) if k != "model_ms"),
+                             summary.get("model_ms", 0.0))
                 return decided, to_explain
             except IntegrityError:  # another worker decided some of them at the same time: reload and retry
                 session.rollback()
@@ -166,7 +171,7 @@ def score_comments(svc: Vigie, ids: list[int]) -> tuple[int, list[int]]:
     return 0, []
 
 
-def _score_in(session: Session, svc: Vigie, ids: list[int]) -> tuple[int, list[int]]:
+def _score_in(session: Session, svc: Vigie, ids: list[int], summary: dict | None = None) -> tuple[int, list[int]]:
     stmt = (select(Comment).where(Comment.id.in_(ids), Comment.status == Status.pending.value)
             .options(selectinload(Comment.site), selectinload(Comment.result)).order_by(Comment.id))
     if session.get_bind().dialect.name == "postgresql":
@@ -178,6 +183,8 @@ def _score_in(session: Session, svc: Vigie, ids: list[int]) -> tuple[int, list[i
     started = time.perf_counter()
     all_scores = scorer.predict([c.text for c in comments])
     latency_ms = (time.perf_counter() - started) * 1000 / len(comments)
+    summary = {} if summary is None else summary
+    summary["model_ms"] = latency_ms * len(comments)
     threshold = getattr(scorer, "threshold", None)
     to_explain = []
     for comment, scores in zip(comments, all_scores):
@@ -195,6 +202,7 @@ def _score_in(session: Session, svc: Vigie, ids: list[int]) -> tuple[int, list[i
         comment.score = scores.get("toxicity")
         record_decision(session, comment, decision.status, actor=decision.actor, actor_name=result.model_name,
                         reasons=decision.reasons, redis=svc.redis)
+        summary[decision.status] = summary.get(decision.status, 0) + 1
     return len(comments), to_explain
 
 

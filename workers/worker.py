@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from typing import Iterable, Sequence
 
@@ -58,13 +59,18 @@ class JobLogFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    handler.addFilter(JobLogFilter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
+def configure_logging(level: str, fmt: str = "text") -> None:
+    """``VIGIE_LOG_LEVEL`` / ``VIGIE_LOG_FORMAT`` (service/logs.py), with the running job's id on every line."""
+    from service import logs
+
+    logs.configure(level, fmt, text_format=LOG_FORMAT, fields=("job",), filters=(JobLogFilter(),))
+
+
+def rq_log_level(level: str) -> str:
+    """rq logs 3-4 INFO lines per job: shown only when VIGIE_LOG_LEVEL is DEBUG."""
+    from service import logs
+
+    return "DEBUG" if logs.is_debug(level) else "WARNING"
 
 
 def worker_name(queues: Sequence[str]) -> str:
@@ -101,15 +107,18 @@ def run(settings: Settings, queues: Iterable[str] | None = None, burst: bool = F
     connection = queue.connect(settings)
     jobs.use(settings, redis=connection)
     if MODEL_QUEUES.intersection(names):
+        started = time.monotonic()
         scorer = runtime.get_scorer(settings)  # load before registering: a registered worker is ready to score
         scorer.predict(["Merci pour cet article."])  # the first forward pass is slow: not on a caller's clock
-        log.info("model loaded; listening on %s", ", ".join(names))
+        log.info("model loaded in %.1f s; listening on %s", time.monotonic() - started, ", ".join(names))
+    else:
+        log.info("listening on %s (no model)", ", ".join(names))
     stop = threading.Event()
     if reconcile and not burst:
         start_reconciler(settings, stop)
     try:
         worker = build_worker(connection, names)
-        return worker.work(burst=burst, with_scheduler=with_scheduler, logging_level=settings.log_level,
+        return worker.work(burst=burst, with_scheduler=with_scheduler, logging_level=rq_log_level(settings.log_level),
                            log_format=LOG_FORMAT)
     finally:
         stop.set()

@@ -1,0 +1,9 @@
+"""Gunicorn settings read by ``vigie web`` (``gunicorn --config python:service.gunicorn_conf``): logging in Vigie's
+format and level (``VIGIE_LOG_LEVEL``, ``VIGIE_LOG_FORMAT``, ``VIGIE_ACCESS_LOG``; see service/logs.py). Options given
+on gunicorn's command line (bind, workers, threads) take precedence over this file."""
+from service import logs
+from service.config import Settings
+
+_settings = Settings()
+loglevel = logs.level_name(_settings.log_level).lower() if logs.is_debug(_settings.log_level) else "warning"
+logconfig_dict = logs.gunicorn_logconfig(_settings.log_level, _settings.log_format, _settings.access_log)
