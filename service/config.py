@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     reconcile_interval_s: int = Field(30, ge=1, description="How often a worker re-enqueues orphaned pending comments.")
     reconcile_min_age_s: int = Field(30, ge=0, description="Pending comments younger than this are left alone.")
     webhook_timeout_s: float = 5.0
+    redis_timeout_s: float = Field(5.0, gt=0, le=60, description="Connect and read timeout of the web side's Redis "
+                                   "client (ingest, health, sync scoring); a down or hung Redis costs a request this much.")
     session_cookie_secure: bool = Field(False, description="Set true behind HTTPS.")
     log_level: str = Field("INFO", description="Level of Vigie's logs (DEBUG adds rq's per-job lines and access logs).")
     log_format: Literal["text", "json"] = Field("text", description="`json`: one JSON object per log line.")

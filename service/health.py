@@ -1,5 +1,5 @@
 """Health endpoints: ``/healthz`` (the process answers) and ``/readyz`` (the database, Redis and at least one live
-scoring worker are reachable; 503 with the failing checks otherwise). For load balancers and docker healthchecks."""
+scoring worker listening now, by Vigie's own heartbeats, are reachable; 503 with the failing checks otherwise). For load balancers and docker healthchecks."""
 from __future__ import annotations
 
 import logging
@@ -8,6 +8,7 @@ from flask import Blueprint, Flask, jsonify
 from sqlalchemy import text
 
 from service.context import vigie
+from service.queue import live_workers, pending_count
 
 log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__)
@@ -52,10 +53,7 @@ def readyz():
         services.redis.ping()
 
     def workers():
-        from service.queue import pending_count
-        from workers.worker import live_model_workers
-
-        live = live_model_workers(services.redis)
+        live = live_workers(services.redis)
         if not live:
             raise RuntimeError("no live worker on the score queue (start one with `vigie worker`)")
         return {"count": len(live), "pending": pending_count(services.redis)}

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Iterable
 
 from redis import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry as RedisRetry
 from rq import Queue, Retry
 
 from service.config import Settings
@@ -29,6 +31,17 @@ WEBHOOK_QUEUE = "vigie-webhooks"  # outgoing callbacks; separate worker so a slo
 PENDING_KEY = "vigie:pending"
 DRAIN_FLAG = "vigie:drain-queued"
 DRAIN_FUNC = "workers.jobs.drain"
+WORKERS_KEY = "vigie:workers"  # sorted set: model worker name -> time of its last heartbeat (while listening)
+
+# Worker connection timing. rq's blocking dequeue waits ``worker_ttl - 15`` seconds; the worker's Redis connection
+# must wait longer than that, or every idle dequeue ends in a socket timeout that rq treats as "Redis unreachable"
+# and answers with a growing back-off (1 s ... 60 s) during which nothing is scored.
+WORKER_TTL_S = 35
+DEQUEUE_TIMEOUT_S = WORKER_TTL_S - 15  # rq's Worker.dequeue_timeout for that ttl
+WORKER_SOCKET_TIMEOUT_S = DEQUEUE_TIMEOUT_S + 10
+# A model worker heartbeats before every dequeue (at least every DEQUEUE_TIMEOUT_S) and at every job: one silent
+# for longer than this is not listening (dead, hung, or stuck in a job) and does not count for readiness.
+WORKER_LIVE_S = WORKER_SOCKET_TIMEOUT_S + 5
 
 _embedded: dict[str, object] = {}
 
@@ -64,8 +77,41 @@ def redis_url_for(settings: Settings) -> str:
 
 
 def connect(settings: Settings) -> Redis:
-    # A bounded connect time: an unreachable Redis must not hold an ingest request (the reconciler catches up).
-    return Redis.from_url(redis_url_for(settings), socket_connect_timeout=5, health_check_interval=30)
+    """The web side's client (ingest, health, synchronous scoring): short timeouts and no retry, so a down or hung
+    Redis costs a request ``redis_timeout_s`` at most (an accepted comment is already stored; the reconciler
+    queues it later). Never hand it to rq's ``Worker``, which would raise its socket timeout."""
+    return Redis.from_url(redis_url_for(settings), socket_connect_timeout=settings.redis_timeout_s,
+                          socket_timeout=settings.redis_timeout_s, retry=RedisRetry(NoBackoff(), 0),
+                          health_check_interval=30)
+
+
+def connect_worker(settings: Settings) -> Redis:
+    """The worker's client: its socket timeout exceeds rq's blocking dequeue wait, so an idle worker keeps
+    listening instead of timing out and backing off. Transient errors are retried (a Redis blip)."""
+    url = redis_url_for(settings)
+    keepalive = {} if url.startswith("unix:") else {"socket_keepalive": True}  # TCP only
+    return Redis.from_url(url, socket_connect_timeout=5, socket_timeout=WORKER_SOCKET_TIMEOUT_S,
+                          health_check_interval=30, **keepalive)
+
+
+def beat(connection: Redis, worker_name: str) -> None:
+    """Record that a model worker is listening now (see ``live_workers``)."""
+    now = time.time()
+    pipe = connection.pipeline(transaction=False)
+    pipe.zadd(WORKERS_KEY, {worker_name: now})
+    pipe.zremrangebyscore(WORKERS_KEY, "-inf", now - 3600)  # forget workers gone for an hour
+    pipe.execute()
+
+
+def forget(connection: Redis, worker_name: str) -> None:
+    connection.zrem(WORKERS_KEY, worker_name)
+
+
+def live_workers(connection: Redis) -> list[str]:
+    """Names of model workers that heartbeat within ``WORKER_LIVE_S``: Vigie's own record, which a worker
+    rewrites at its next heartbeat after Redis lost its data (rq's registrations are not rewritten)."""
+    names = connection.zrangebyscore(WORKERS_KEY, time.time() - WORKER_LIVE_S, "+inf")
+    return [n.decode() if isinstance(n, bytes) else n for n in names]
 
 
 def queue(name: str, connection: Redis) -> Queue:

@@ -175,7 +175,7 @@ def live_worker(app, settings, tmp_path):
     redis = app.extensions["vigie"].redis
     deadline = time.monotonic() + 300
     try:
-        while not any(f"-{process.pid}-" in w.name for w in live_model_workers(redis)):
+        while not any(f"-{process.pid}-" in name for name in live_model_workers(redis)):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"vigie worker did not become ready (exit {process.poll()}):\n{handle.log()[-4000:]}")
             time.sleep(0.2)

@@ -75,8 +75,7 @@ def coral_signed(secrets: list[str], payload) -> tuple[bytes, dict[str, str]]:
 @contextmanager
 def sync_worker(settings, redis) -> Iterator[subprocess.Popen]:
     """A real ``vigie worker --queues sync`` process on the test's database and Redis, ready when yielded."""
-    from service.queue import SYNC_QUEUE, redis_url_for
-    from workers.worker import SimpleWorker
+    from service.queue import live_workers, redis_url_for
 
     env = dict(os.environ)
     env.update(VIGIE_DATABASE_URL=settings.resolved_database_url, VIGIE_REDIS_URL=redis_url_for(settings),
@@ -85,8 +84,7 @@ def sync_worker(settings, redis) -> Iterator[subprocess.Popen]:
     process = subprocess.Popen([sys.executable, "-m", "service.cli", "worker", "--queues", "sync"], env=env)
     try:
         deadline = time.monotonic() + 300
-        while not any(f"-{process.pid}-" in w.name and SYNC_QUEUE in w.queue_names()
-                      for w in SimpleWorker.all(connection=redis)):
+        while not any(f"-{process.pid}-" in name for name in live_workers(redis)):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the sync worker did not start (exit {process.poll()})")
             time.sleep(0.2)

@@ -141,3 +141,29 @@ def test_compose_builds_the_cpu_image_for_every_vigie_service():
     for service in vigie_services.values():
         assert service["build"]["args"]["TORCH_INDEX"].endswith(f":-{CPU_INDEX}}}")
         assert {"VIGIE_LOG_LEVEL", "VIGIE_LOG_FORMAT"} <= set(service["environment"])
+
+
+def test_compose_worker_healthcheck_sees_a_listening_worker_on_its_host(app, settings):
+    """The worker container's healthcheck, run as compose runs it: healthy once a model worker of this host beats."""
+    import os
+    import socket
+    import sys
+
+    from service.queue import beat, forget, redis_url_for
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    command = compose["services"]["worker"]["healthcheck"]["test"]
+    assert command[:2] == ["CMD", "python"]
+    env = {**os.environ, "VIGIE_REDIS_URL": redis_url_for(settings)}
+
+    def healthy() -> bool:
+        return subprocess.run([sys.executable, *command[2:]], env=env, cwd=ROOT, timeout=60).returncode == 0
+
+    redis = app.extensions["vigie"].redis
+    name = f"vigie-model-{socket.gethostname()}-1-abcdef"
+    assert not healthy()
+    beat(redis, name)
+    try:
+        assert healthy()
+    finally:
+        forget(redis, name)

@@ -1,10 +1,12 @@
 """The worker process (``vigie worker``): an rq ``SimpleWorker`` (no fork per job, so the model is loaded once per
-process and shared by every job) on the sync, score and explain queues by default, with the rq scheduler (retries with
-backoff), a reconciler thread guarded by a Redis lock, and job-aware logging. ``--queues webhooks`` runs a
+process and shared by every job) on the sync, score and explain queues by default, with rq's scheduler (retries with
+backoff) in a thread (never a forked child: ``start_scheduler``), a reconciler thread guarded by a Redis lock, and job-aware logging. ``--queues webhooks`` runs a
 model-free worker for outgoing callbacks.
 
-Its heartbeat is rq's worker registration: ``/readyz`` asks ``Worker.all`` for a live worker on the score queue.
-A model worker registers only after its model is loaded, so "registered" means "ready to score".
+Its Redis connection (``queue.connect_worker``) waits longer than rq's blocking dequeue, so an idle worker keeps
+listening. A model worker heartbeats into Vigie's own record (``queue.beat``) before every dequeue and at every job,
+only after its model is loaded: ``/readyz`` counts workers heard from within ``queue.WORKER_LIVE_S``
+(``queue.live_workers``), which survives Redis losing its data, unlike rq's registrations.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from typing import Iterable, Sequence
 
 from rq import Queue, SimpleWorker, get_current_job
 from rq.registry import FailedJobRegistry
+from rq.scheduler import RQScheduler
 
 from service import queue
 from service.config import Settings
@@ -78,9 +81,26 @@ def worker_name(queues: Sequence[str]) -> str:
     return f"vigie-{kind}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
+class VigieWorker(SimpleWorker):
+    """rq's ``SimpleWorker`` (jobs run in this process, next to the loaded model) that also records, for model
+    workers, that it is listening now."""
+
+    def heartbeat(self, timeout=None, pipeline=None):
+        result = super().heartbeat(timeout, pipeline)
+        if MODEL_QUEUES.intersection(self.queue_names()):
+            queue.beat(self.connection, self.name)
+        return result
+
+    def register_death(self):
+        try:
+            queue.forget(self.connection, self.name)
+        finally:
+            super().register_death()
+
+
 def build_worker(connection, queues: Sequence[str], name: str | None = None) -> SimpleWorker:
-    return SimpleWorker([Queue(q, connection=connection) for q in queues], connection=connection,
-                        name=name or worker_name(queues), default_result_ttl=60)
+    return VigieWorker([Queue(q, connection=connection) for q in queues], connection=connection,
+                       name=name or worker_name(queues), default_result_ttl=60, worker_ttl=queue.WORKER_TTL_S)
 
 
 def start_reconciler(settings: Settings, stop: threading.Event) -> threading.Thread:
@@ -100,11 +120,50 @@ def start_reconciler(settings: Settings, stop: threading.Event) -> threading.Thr
     return thread
 
 
+SCHEDULER_INTERVAL_S = 1  # seconds; an int: rq passes interval + 60 to Redis as a lock TTL
+SCHEDULER_LOCK_RETRY_S = 15.0
+
+
+def start_scheduler(connection, queues: Sequence[str], stop: threading.Event) -> threading.Thread:
+    """rq's scheduler (job retries with back-off, delayed webhook deliveries) as a thread of this process rather
+    than rq's forked child. A forked scheduler inherits the worker's open database connections (and its model's
+    memory), and outlives a SIGKILLed worker as an orphan that keeps the dead worker's transaction open. A thread
+    dies with its worker; the scheduler lock it held expires (rq: interval + 60 s) and another worker's thread
+    takes it over. Redis errors are logged and retried, never fatal."""
+    scheduler = RQScheduler(list(queues), connection=connection, interval=SCHEDULER_INTERVAL_S)
+
+    def loop() -> None:
+        next_lock_try = 0.0
+        while not stop.is_set():
+            try:
+                now = time.monotonic()
+                if scheduler.acquired_locks != set(queues) and now >= next_lock_try:
+                    next_lock_try = now + SCHEDULER_LOCK_RETRY_S
+                    if scheduler.acquire_locks():
+                        scheduler.register_birth()
+                if scheduler.acquired_locks:
+                    scheduler.heartbeat()
+                    scheduler.enqueue_scheduled_jobs()
+            except Exception:
+                log.warning("scheduler pass failed; will try again", exc_info=True)
+            stop.wait(SCHEDULER_INTERVAL_S)
+        try:
+            if scheduler.acquired_locks:
+                scheduler.release_locks()
+                scheduler.register_death()
+        except Exception:
+            log.debug("could not release the scheduler locks", exc_info=True)
+
+    thread = threading.Thread(target=loop, name="vigie-scheduler", daemon=True)
+    thread.start()
+    return thread
+
+
 def run(settings: Settings, queues: Iterable[str] | None = None, burst: bool = False,
         with_scheduler: bool = True, reconcile: bool = True) -> bool:
     """Run a worker until stopped (or, with ``burst``, until its queues are empty)."""
     names = queue_names(queues)
-    connection = queue.connect(settings)
+    connection = queue.connect_worker(settings)
     jobs.use(settings, redis=connection)
     if MODEL_QUEUES.intersection(names):
         started = time.monotonic()
@@ -116,9 +175,11 @@ def run(settings: Settings, queues: Iterable[str] | None = None, burst: bool = F
     stop = threading.Event()
     if reconcile and not burst:
         start_reconciler(settings, stop)
+    if with_scheduler and not burst:
+        start_scheduler(connection, names, stop)
     try:
         worker = build_worker(connection, names)
-        return worker.work(burst=burst, with_scheduler=with_scheduler, logging_level=rq_log_level(settings.log_level),
+        return worker.work(burst=burst, with_scheduler=False, logging_level=rq_log_level(settings.log_level),
                            log_format=LOG_FORMAT)
     finally:
         stop.set()
@@ -145,6 +206,6 @@ def run_burst(connection, queues: Iterable[str] | None = None, raise_failures: b
     return len(failed)
 
 
-def live_model_workers(connection) -> list[SimpleWorker]:
-    """Registered workers listening on the score queue (rq removes a worker whose heartbeat expired)."""
-    return [w for w in SimpleWorker.all(connection=connection) if queue.SCORE_QUEUE in w.queue_names()]
+def live_model_workers(connection) -> list[str]:
+    """Names of model workers listening now (Vigie's heartbeat record; see ``queue.live_workers``)."""
+    return queue.live_workers(connection)

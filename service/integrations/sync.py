@@ -60,8 +60,12 @@ def score(redis, texts: list[str], timeout_ms: int) -> SyncScores:
         pipe.execute()
         job = queue.enqueue(JOB_FUNC, request_id, ttl=max(1, math.ceil(timeout_ms / 1000)), result_ttl=0,
                             failure_ttl=300, job_timeout=60)
-        remaining = deadline - time.time()
-        answer = redis.blpop([result_key], timeout=remaining) if remaining > 0 else None
+        # Wait in slices of half the client's socket timeout (a longer block would read as a hung Redis).
+        slice_s = (redis.connection_pool.connection_kwargs.get("socket_timeout") or 5.0) / 2
+        answer, remaining = None, deadline - time.time()
+        while answer is None and remaining > 0:
+            answer = redis.blpop([result_key], timeout=min(remaining, slice_s))
+            remaining = deadline - time.time()
     except Exception as exc:  # Redis down or failing
         log.warning("sync scoring unavailable", exc_info=True)
         _withdraw(redis, queue, job, request_id)
