@@ -194,4 +194,4 @@ def test_vigie_up_serves_and_decides_a_comment(tmp_path, settings):
     # Quiet INFO: start, model loaded (one per worker), ready, one line per batch, stop; no line per job or request.
     info = [line for line in lines if " INFO " in line]
     assert len(info) <= 12, log
-    assert not [line for line in lines if "GET /readyz" in line or "Successfully completed" in line], log
+    assert not [line for line in lines if " rq." in line or "GET /readyz" in line], log  # per job, per request

@@ -130,7 +130,8 @@ def start_scheduler(connection, queues: Sequence[str], stop: threading.Event) ->
     memory), and outlives a SIGKILLed worker as an orphan that keeps the dead worker's transaction open. A thread
     dies with its worker; the scheduler lock it held expires (rq: interval + 60 s) and another worker's thread
     takes it over. Redis errors are logged and retried, never fatal."""
-    scheduler = RQScheduler(list(queues), connection=connection, interval=SCHEDULER_INTERVAL_S)
+    scheduler = RQScheduler(list(queues), connection=connection, interval=SCHEDULER_INTERVAL_S,
+                            logging_level=logging.getLogger("rq.scheduler").getEffectiveLevel())  # as configured
 
     def loop() -> None:
         next_lock_try = 0.0
