@@ -112,7 +112,8 @@ def start_service(data_dir: Path, port: int) -> tuple[subprocess.Popen, dict[str
     # The operator's VIGIE_* settings apply (e.g. VIGIE_QUANTIZE=int8), except where the service keeps its state.
     env = {k: v for k, v in os.environ.items()
            if k not in ("VIGIE_DATA_DIR", "VIGIE_DATABASE_URL", "VIGIE_REDIS_URL", "VIGIE_PORT", "VIGIE_HOST")}
-    env.update(VIGIE_DATA_DIR=str(data_dir), VIGIE_PORT=str(port), VIGIE_LOG_LEVEL="WARNING")
+    env.update(VIGIE_DATA_DIR=str(data_dir), VIGIE_PORT=str(port), VIGIE_LOG_LEVEL="WARNING",
+               VIGIE_API_RATE_LIMIT="off")  # one key at full speed: measured, not limited
     process = subprocess.Popen([sys.executable, "-m", "service.cli", "up", "--no-webhooks"], env=env, cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
