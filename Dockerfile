@@ -22,6 +22,7 @@ RUN torch_pin="$(grep -E '^torch==.*\+cpu$' requirements.lock)" \
     && pip install --no-deps --index-url "$TORCH_INDEX" "$torch_pin" \
     && pip install -r requirements.lock
 COPY pyproject.toml README.md ./
+COPY core ./core
 COPY service ./service
 COPY workers ./workers
 RUN pip install --no-deps . \

@@ -22,11 +22,11 @@ from sqlalchemy import insert
 
 from service.accounts import create_user
 from service.app import create_app
-from service.config import Settings
-from service.keys import create_site
-from service.storage.migrate import upgrade
-from service.storage.models import AuditEntry, Comment, ModelResult
-from workers.policy import LABELS
+from core.settings import Settings
+from core.keys import create_site
+from core.storage.migrate import upgrade
+from core.storage.models import AuditEntry, Comment, ModelResult
+from core.vocabulary import LABELS
 
 WORDS = ("article réforme gouvernement ministre retraites élection journal football climat école prix énergie "
          "abruti nul honte bravo merci d'accord pas vrai mensonge incroyable").split()

@@ -28,7 +28,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from service.integrations.signing import sign_coral  # noqa: E402
+from core.signing import sign_coral  # noqa: E402
 
 
 def corpus(limit: int = 500) -> list[str]:
@@ -67,7 +67,7 @@ def start(data_dir: Path, port: int, quantize: str, threads: int) -> tuple[subpr
     env.setdefault("VIGIE_MODEL_CACHE", str(Path.home() / ".cache" / "vigie" / "models"))  # as the tests
     env.update(VIGIE_DATA_DIR=str(data_dir), VIGIE_PORT=str(port), VIGIE_LOG_LEVEL="WARNING",
                VIGIE_QUANTIZE=quantize, VIGIE_TORCH_THREADS=str(threads))
-    process = subprocess.Popen([sys.executable, "-m", "service.cli", "up", "--no-webhooks"], env=env, cwd=ROOT)
+    process = subprocess.Popen([sys.executable, "-m", "core.cli", "up", "--no-webhooks"], env=env, cwd=ROOT)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -81,7 +81,7 @@ def start(data_dir: Path, port: int, quantize: str, threads: int) -> tuple[subpr
     else:
         process.terminate()
         raise SystemExit("vigie up did not become ready in 300 s")
-    created = subprocess.run([sys.executable, "-m", "service.cli", "create-site", "bench", "--json"], env=env,
+    created = subprocess.run([sys.executable, "-m", "core.cli", "create-site", "bench", "--json"], env=env,
                              cwd=ROOT, capture_output=True, text=True, check=True)
     return process, json.loads(created.stdout)
 

@@ -64,7 +64,7 @@ def model_only(texts: list[str]) -> None:
         print("== model only (bench/bench_model.py)", flush=True)
         subprocess.run([sys.executable, str(bench_model), "--n", "256"], check=False)
         return
-    from service.config import Settings
+    from core.settings import Settings
     from workers import runtime
 
     scorer = runtime.load_scorer(Settings())
@@ -114,7 +114,7 @@ def start_service(data_dir: Path, port: int) -> tuple[subprocess.Popen, dict[str
            if k not in ("VIGIE_DATA_DIR", "VIGIE_DATABASE_URL", "VIGIE_REDIS_URL", "VIGIE_PORT", "VIGIE_HOST")}
     env.update(VIGIE_DATA_DIR=str(data_dir), VIGIE_PORT=str(port), VIGIE_LOG_LEVEL="WARNING",
                VIGIE_API_RATE_LIMIT="off")  # one key at full speed: measured, not limited
-    process = subprocess.Popen([sys.executable, "-m", "service.cli", "up", "--no-webhooks"], env=env, cwd=ROOT,
+    process = subprocess.Popen([sys.executable, "-m", "core.cli", "up", "--no-webhooks"], env=env, cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
@@ -129,7 +129,7 @@ def start_service(data_dir: Path, port: int) -> tuple[subprocess.Popen, dict[str
         time.sleep(0.5)
     else:
         raise SystemExit("vigie up did not become ready in 300 s")
-    created = subprocess.run([sys.executable, "-m", "service.cli", "create-site", "bench", "--json"], env=env,
+    created = subprocess.run([sys.executable, "-m", "core.cli", "create-site", "bench", "--json"], env=env,
                              cwd=ROOT, check=True, capture_output=True, text=True)
     return process, {"Authorization": f"Bearer {json.loads(created.stdout)['api_key']}"}
 

@@ -6,7 +6,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.storage.models import User
+from core.storage.models import User
 
 ROLES = ("moderator", "admin")
 _hasher = PasswordHasher()

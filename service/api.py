@@ -10,22 +10,22 @@ own comments (another site's id is a 404). No CSRF here: API calls carry a key, 
 """
 from __future__ import annotations
 
-import json
 import time
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-from flask import Blueprint, Flask, Response, g, jsonify, request, url_for
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from flask import Blueprint, Flask, Response, jsonify, request, url_for
+from pydantic import BaseModel, ConfigDict, StringConstraints
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from service import ingest
+from core import ingest
+from core.decisions import record_decision
+from core.storage.models import AuditEntry, Comment
+from core.vocabulary import STATUSES, Actor, moderator_reason
+from service.apikey import current_site
 from service.context import db_session, vigie
-from service.errors import ApiError, validation_message
-from service.keys import site_for_key
-from service.moderation import STATUSES, record_decision
-from service.storage.models import AuditEntry, Comment, Site
+from service.errors import ApiError, parse_json, validate
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -34,47 +34,12 @@ DEFAULT_PAGE = 50
 
 
 # ----------------------------------------------------------------------------------------------- helpers
-def current_site() -> Site:
-    """The site owning the request's API key; 401 otherwise."""
-    if "api_site" not in g:
-        header = request.headers.get("Authorization", "")
-        scheme, _, key = header.partition(" ")
-        if scheme.lower() != "bearer" or not key.strip():
-            raise ApiError(401, "unauthorized", "Missing API key: send 'Authorization: Bearer <key>'.")
-        site = site_for_key(db_session(), key.strip())
-        if site is None:
-            raise ApiError(401, "unauthorized", "Invalid or revoked API key.")
-        g.api_site = site
-    return g.api_site
-
-
-def json_body() -> Any:
-    """The request's JSON body: 415 if it is not declared as JSON, 400 if it does not parse."""
+def json_body(model: type[BaseModel] | None = None) -> Any:
+    """The request's JSON body (validated against ``model`` if given): 415 if it is not declared as JSON, 400 if
+    it does not parse."""
     if request.mimetype != "application/json":
         raise ApiError(415, "unsupported_media_type", "Send the body as JSON with 'Content-Type: application/json'.")
-    raw = request.get_data(cache=True)  # over VIGIE_MAX_BODY_BYTES -> 413 before we get here
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise ApiError(400, "invalid_json", f"The body is not valid JSON: {str(exc)[:200]}") from None
-
-
-def parse(model: type[BaseModel], data: Any, where: str = "") -> Any:
-    """Validate ``data`` against ``model``; a 400 that names the offending field otherwise."""
-    if not isinstance(data, dict):
-        raise ApiError(400, "invalid_request", f"{where.rstrip('.') or 'body'}: expected a JSON object")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        unknown = [e for e in exc.errors(include_url=False, include_input=False) if e.get("type") == "extra_forbidden"]
-        if unknown:
-            field = ".".join(str(p) for p in unknown[0]["loc"])
-            raise ApiError(400, "unknown_field", f"{where}{field}: unknown field (see the API documentation)",
-                           field=f"{where}{field}") from None
-        message, details = validation_message(exc)
-        for d in details:
-            d["field"] = where + d["field"]
-        raise ApiError(400, "invalid_request", where + message, details=details) from None
+    return parse_json(request.get_data(cache=True), model)  # over VIGIE_MAX_BODY_BYTES -> 413 before we get here
 
 
 def iso(value: datetime | None) -> str | None:
@@ -144,11 +109,11 @@ def _items(data: Any) -> tuple[list[ingest.CommentIn], bool]:
         if len(batch) > settings.max_batch:
             raise ApiError(400, "batch_too_large",
                            f"comments: at most {settings.max_batch} comments per request ({len(batch)} sent)")
-        items = [parse(ingest.CommentIn, item, where=f"comments.{i}.") for i, item in enumerate(batch)]
+        items = [validate(ingest.CommentIn, item, where=f"comments.{i}.") for i, item in enumerate(batch)]
         prefixes = [f"comments.{i}." for i in range(len(items))]
         is_batch = True
     else:
-        items, prefixes, is_batch = [parse(ingest.CommentIn, data)], [""], False
+        items, prefixes, is_batch = [validate(ingest.CommentIn, data)], [""], False
     for item, prefix in zip(items, prefixes):
         problem = ingest.check_text(item.text, settings.max_text_chars)
         if problem:
@@ -166,7 +131,7 @@ def post_comments() -> tuple[Response, int]:
     session = db_session()
     stored = ingest.store(session, site, items, source="api")
     new_ids = [c.id for c, created in stored if created and c.status == "pending"]
-    queued = ingest.schedule(vigie().redis, new_ids) if new_ids else True
+    queued = ingest.schedule(vigie(), new_ids) if new_ids else True
     out = [{"id": c.id, "external_id": c.external_id, "status": c.status, "created": created,
             "url": comment_url(c.id)} for c, created in stored]
     body: dict[str, Any] = {"comments": out} if is_batch else out[0]
@@ -283,13 +248,13 @@ class DecisionIn(BaseModel):
 @bp.post("/comments/<int:comment_id>/decision")
 def post_decision(comment_id: int) -> Response:
     site = current_site()
-    body = parse(DecisionIn, json_body())
+    body = json_body(DecisionIn)
     session = db_session()
     comment = _own_comment(session, comment_id)
     status = "approved" if body.decision.startswith("approve") else "rejected"
-    reasons = [{"kind": "moderator", "reason": body.reason}] if body.reason else []
-    record_decision(session, comment, status, actor="moderator", actor_name=body.moderator or site.slug,
-                    reasons=reasons, note=body.note, redis=vigie().redis)
+    reasons = [moderator_reason(body.reason)] if body.reason else []
+    record_decision(session, comment, status, actor=Actor.moderator.value, actor_name=body.moderator or site.slug,
+                    reasons=reasons, note=body.note, services=vigie())
     session.commit()
     return jsonify(comment_json(comment, latest_reasons(session, [comment.id]).get(comment.id)))
 

@@ -6,15 +6,13 @@ from typing import Any
 
 from flask import Flask
 
+from core import services as core_services
+from core.settings import Settings
 from service import api, context, dashboard, errors, health, security
-from service.config import Settings
-from service.context import Vigie
-from service.integrations import coral, perspective, webhooks_in
-from service.queue import connect
-from service.storage.db import Database
+from service.integrations import admin, coral, perspective, webhooks_in
 
 # One blueprint (or group) per surface; each module exposes init_app(app).
-SURFACES = (security, health, api, dashboard, perspective, coral, webhooks_in)
+SURFACES = (security, health, api, dashboard, perspective, coral, webhooks_in, admin)
 
 
 def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
@@ -32,9 +30,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     settings.ensure_data_dir()
-    app.extensions["vigie"] = Vigie(settings=settings, db=Database(settings.resolved_database_url),
-                                    redis=connect(settings))
-    context.init_app(app)
+    context.init_app(app, core_services.build(settings))
     errors.init_app(app)
     for surface in SURFACES:
         surface.init_app(app)

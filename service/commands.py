@@ -1,5 +1,6 @@
-"""Subcommands of ``vigie`` for running and operating the service: web, worker, up, migrate, create-site,
-create-user, failed, reconcile. Every setting comes from ``VIGIE_*`` environment variables (service/config.py)."""
+"""Subcommands of ``vigie`` for running and operating the service: web, up, migrate, create-site, create-user,
+failed, reconcile (``vigie worker`` is in workers/cli.py). Every setting comes from ``VIGIE_*`` environment
+variables (core/settings.py)."""
 from __future__ import annotations
 
 import json
@@ -13,8 +14,22 @@ import urllib.error
 import urllib.request
 
 import click
+from rq.job import Job
+from rq.registry import FailedJobRegistry
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 
-from service.config import Settings
+from core import reconcile as core_reconcile
+from core import logs, services
+from core.connection import connect, redis_url_for
+from core.keys import create_site
+from core.queues import ALL_QUEUES
+from core.settings import Settings
+from core.storage.db import Database
+from core.storage.migrate import upgrade
+from core.storage.models import Site
+from service import accounts
 
 log = logging.getLogger("vigie")
 
@@ -26,8 +41,6 @@ def _settings() -> Settings:
 
 
 def _migrate(settings: Settings) -> None:
-    from service.storage.migrate import upgrade
-
     upgrade(settings.resolved_database_url)
 
 
@@ -40,8 +53,6 @@ def migrate() -> None:
 
 
 def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
     return make_url(url).render_as_string(hide_password=True)
 
 
@@ -67,8 +78,6 @@ def web(host: str | None, port: int | None, processes: int, threads: int, no_mig
 
 
 def _configure_logging(settings: Settings) -> None:
-    from service import logs
-
     logs.configure(settings.log_level, settings.log_format)
 
 
@@ -88,25 +97,8 @@ def _run_child(argv: list[str], env: dict[str, str]) -> None:
     sys.exit(child.wait())
 
 
-@click.command()
-@click.option("--queues", "-q", multiple=True,
-              help="Queues in priority order (names or sync, score, explain, webhooks; repeat or comma-separate). "
-                   "Default: vigie-sync, vigie-score, vigie-explain. `--queues webhooks` runs a worker without "
-                   "the model.")
-@click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
-def worker(queues: tuple[str, ...], burst: bool) -> None:
-    """Run a worker (loads the model once when it serves the score or sync queue)."""
-    from workers.worker import configure_logging, run
-
-    settings = _settings()
-    configure_logging(settings.log_level, settings.log_format)
-    run(settings, queues or None, burst=burst)
-
-
 def _child_env(settings: Settings) -> dict[str, str]:
     """Environment for child processes: the same settings, the embedded Redis by its socket, one secret key."""
-    from service.queue import redis_url_for
-
     env = dict(os.environ)
     env["VIGIE_DATA_DIR"] = str(settings.data_dir.resolve())
     env["VIGIE_REDIS_URL"] = redis_url_for(settings)
@@ -126,7 +118,7 @@ def up(port: int | None, webhooks: bool) -> None:
     _configure_logging(settings)
     _migrate(settings)
     env = _child_env(settings)  # starts the embedded Redis (kept alive by this process)
-    vigie = [sys.executable, "-m", "service.cli"]
+    vigie = [sys.executable, "-m", "core.cli"]
     commands = [vigie + ["web", "--no-migrate"] + (["--port", str(port)] if port else [])]
     commands += [vigie + ["worker"] for _ in range(settings.workers)]
     if webhooks:
@@ -198,12 +190,6 @@ def _ready_workers(base_url: str) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def create_site_command(slug: str, name: str | None, callback_url: str | None, as_json: bool) -> None:
     """Create a site; prints its API key and signing secret (shown once)."""
-    from sqlalchemy import select
-
-    from service.keys import create_site
-    from service.storage.db import Database
-    from service.storage.models import Site
-
     settings = _settings()
     db = Database(settings.resolved_database_url)
     with db.session() as session:
@@ -228,11 +214,6 @@ def create_site_command(slug: str, name: str | None, callback_url: str | None, a
               help="Prompted for when omitted (or set VIGIE_NEW_USER_PASSWORD).", envvar="VIGIE_NEW_USER_PASSWORD")
 def create_user_command(username: str, role: str, password: str) -> None:
     """Create a dashboard user (moderator or admin)."""
-    from sqlalchemy.exc import IntegrityError
-
-    from service import accounts
-    from service.storage.db import Database
-
     settings = _settings()
     db = Database(settings.resolved_database_url)
     try:
@@ -250,12 +231,6 @@ def create_user_command(username: str, role: str, password: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the failed jobs as JSON.")
 def failed(requeue: bool, as_json: bool) -> None:
     """List failed jobs on every Vigie queue (kept 7 days), or re-queue them."""
-    from rq.job import Job
-    from rq.registry import FailedJobRegistry
-
-    from service.queue import connect
-    from workers.worker import ALL_QUEUES
-
     connection = connect(_settings())
     rows = []
     for name in ALL_QUEUES:
@@ -280,12 +255,10 @@ def failed(requeue: bool, as_json: bool) -> None:
 @click.command()
 @click.option("--min-age", type=float, default=None, help="Seconds; default VIGIE_RECONCILE_MIN_AGE_S.")
 def reconcile(min_age: float | None) -> None:
-    """Re-queue accepted comments still pending that no job holds (workers run this periodically)."""
-    from workers import jobs
-
-    jobs.use(_settings())
-    count = jobs.reconcile(min_age)
+    """Re-queue accepted comments still pending that no job holds, and webhook deliveries never queued (workers
+    run this periodically)."""
+    count = core_reconcile.reconcile(services.build(_settings()), min_age)
     click.echo(f"{count} pending comment(s) re-queued")
 
 
-COMMANDS = [web, worker, up, migrate, create_site_command, create_user_command, failed, reconcile]
+COMMANDS = [web, up, migrate, create_site_command, create_user_command, failed, reconcile]

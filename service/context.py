@@ -1,24 +1,14 @@
-"""Per-app services (settings, database, Redis) and the per-request database session."""
+"""The app's services (settings, database, Redis: ``core.services.Services``, built once by ``create_app``) and the
+per-request database session."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from flask import Flask, current_app, g
-from redis import Redis
 from sqlalchemy.orm import Session
 
-from service.config import Settings
-from service.storage.db import Database
+from core.services import Services
 
 
-@dataclass
-class Vigie:
-    settings: Settings
-    db: Database
-    redis: Redis
-
-
-def vigie(app: Flask | None = None) -> Vigie:
+def vigie(app: Flask | None = None) -> Services:
     return (app or current_app).extensions["vigie"]
 
 
@@ -29,7 +19,9 @@ def db_session() -> Session:
     return g.db_session
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, services: Services) -> None:
+    app.extensions["vigie"] = services
+
     @app.teardown_appcontext
     def _close_session(_exc):
         session = g.pop("db_session", None)

@@ -1,10 +1,12 @@
 """JSON errors: every 4xx/5xx from the API is ``{"error": {"code": ..., "message": ...}}``."""
 from __future__ import annotations
 
+import json
 import logging
+from typing import Any
 
 from flask import Flask, jsonify, request
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -30,22 +32,36 @@ def validation_message(exc: ValidationError) -> tuple[str, list[dict]]:
     return f"{first['field']}: {first['message']}", details
 
 
-def parse_json_body(raw: bytes, model):
-    """Validate a raw JSON body (signed endpoints read the raw bytes first) into a pydantic ``model``; any problem
-    is a 400 ``ApiError`` naming the field."""
-    import json
-
+def validate(model: type[BaseModel], data: Any, where: str = "") -> Any:
+    """Validate decoded JSON ``data`` against ``model``; a 400 ``ApiError`` that names the offending field otherwise
+    (``unknown_field`` for a field the model does not know, ``invalid_request`` for the rest). ``where`` prefixes
+    field names (``comments.3.``)."""
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_request", f"{where.rstrip('.') or 'body'}: expected a JSON object",
+                       field=where.rstrip(".") or "body")
     try:
-        payload = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "invalid_json", "body: not valid JSON") from None
-    if not isinstance(payload, dict):
-        raise ApiError(400, "invalid_request", "body: expected a JSON object")
-    try:
-        return model.model_validate(payload)
+        return model.model_validate(data)
     except ValidationError as exc:
+        unknown = [e for e in exc.errors(include_url=False, include_input=False) if e.get("type") == "extra_forbidden"]
+        if unknown:
+            field = where + ".".join(str(p) for p in unknown[0]["loc"])
+            raise ApiError(400, "unknown_field", f"{field}: unknown field (see the API documentation)",
+                           field=field) from None
         message, details = validation_message(exc)
-        raise ApiError(400, "invalid_request", message, details=details) from None
+        for d in details:
+            d["field"] = where + d["field"]
+        raise ApiError(400, "invalid_request", where + message, field=details[0]["field"] if details else "body",
+                       details=details) from None
+
+
+def parse_json(raw: bytes, model: type[BaseModel] | None = None) -> Any:
+    """The one JSON body parser: decode ``raw`` (an ``invalid_json`` 400 if it does not parse) and, given a pydantic
+    ``model``, validate it (see ``validate``). Signed endpoints pass the raw bytes they verified."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ApiError(400, "invalid_json", "body: not valid JSON", field="body") from None
+    return data if model is None else validate(model, data)
 
 
 def wants_html() -> bool:

@@ -7,8 +7,8 @@ import logging
 from flask import Blueprint, Flask, jsonify
 from sqlalchemy import text
 
+from core.queues import live_workers, pending_count
 from service.context import vigie
-from service.queue import live_workers, pending_count
 
 log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__)

@@ -16,6 +16,9 @@ from flask import Flask, request
 from flask_login import LoginManager, UserMixin
 from flask_wtf.csrf import CSRFProtect
 
+from core.storage.models import User
+from service.context import db_session
+
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                            "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 
@@ -40,9 +43,6 @@ class SessionUser(UserMixin):
 
 
 def _load_user(user_id: str) -> SessionUser | None:
-    from service.context import db_session
-    from service.storage.models import User
-
     if not (user_id.isascii() and user_id.isdigit() and len(user_id) <= 18):
         return None
     user = db_session().get(User, int(user_id))

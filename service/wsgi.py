@@ -1,7 +1,7 @@
 """WSGI entry point for gunicorn: ``gunicorn service.wsgi:app`` (settings from ``VIGIE_*``)."""
-from service import logs
+from core import logs
+from core.settings import Settings
 from service.app import create_app
-from service.config import Settings
 
 settings = Settings()
 logs.configure(settings.log_level, settings.log_format)

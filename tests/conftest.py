@@ -14,9 +14,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from service.app import create_app
-from service.config import Settings
-from service.storage.migrate import upgrade
-from service.storage.models import Base
+from core.settings import Settings
+from core.storage.migrate import upgrade
+from core.storage.models import Base
 
 TEST_DB_URL = os.environ.get("VIGIE_TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("VIGIE_TEST_REDIS_URL")
@@ -26,7 +26,7 @@ TEST_REDIS_URL = os.environ.get("VIGIE_TEST_REDIS_URL")
 def _stop_embedded_redis():
     """The test session's embedded Redis server stops with the session instead of outliving it."""
     yield
-    from service.queue import shutdown_embedded
+    from core.connection import shutdown_embedded
 
     shutdown_embedded()
 
@@ -109,7 +109,7 @@ def site(app):
     """A site with one API key: returns a namespace with .id, .slug, .api_key, .secret, .headers."""
     from types import SimpleNamespace
 
-    from service.keys import create_site
+    from core.keys import create_site
 
     with app.extensions["vigie"].db.session() as session:
         site, key, secret = create_site(session, "lemonde-test", "Le Monde (test)")
@@ -135,18 +135,15 @@ def work(app, scorer):
     with the real model. A test posts comments, calls ``work()``, then asserts the decisions. A failed job raises with its
     traceback; ``work(queues=["webhooks"])`` runs only the named queues; ``work(raise_failures=False)`` returns
     the number of failed jobs instead."""
-    from workers import jobs
-    from workers.worker import ALL_QUEUES, queue_names, run_burst
+    from core.queues import ALL_QUEUES
+    from workers.worker import run_burst
 
     vigie = app.extensions["vigie"]
-    jobs.use(vigie.settings, db=vigie.db, redis=vigie.redis)
 
     def run(queues=None, raise_failures: bool = True) -> int:
-        names = queue_names(queues or ALL_QUEUES)
-        return run_burst(vigie.redis, names, raise_failures=raise_failures)
+        return run_burst(vigie, queues or ALL_QUEUES, raise_failures=raise_failures)
 
-    yield run
-    jobs.use(None)
+    return run
 
 
 @pytest.fixture
@@ -159,8 +156,8 @@ def live_worker(app, settings, tmp_path):
     import time
     from types import SimpleNamespace
 
-    from service.queue import redis_url_for
-    from workers.worker import live_model_workers
+    from core.connection import redis_url_for
+    from core.queues import live_workers
 
     env = dict(os.environ)
     env.update(VIGIE_DATABASE_URL=settings.resolved_database_url, VIGIE_REDIS_URL=redis_url_for(settings),
@@ -168,14 +165,14 @@ def live_worker(app, settings, tmp_path):
                VIGIE_SECRET_KEY="test-secret", VIGIE_BATCH_WAIT_MS="0", VIGIE_LOG_LEVEL="INFO")
     log_path = tmp_path / "worker.log"
     log_file = open(log_path, "wb")
-    process = subprocess.Popen([sys.executable, "-m", "service.cli", "worker"], env=env, stdout=log_file,
+    process = subprocess.Popen([sys.executable, "-m", "core.cli", "worker"], env=env, stdout=log_file,
                                stderr=subprocess.STDOUT)
     handle = SimpleNamespace(process=process, env=env, log_path=log_path,
                              log=lambda: log_path.read_text(errors="replace"))
     redis = app.extensions["vigie"].redis
     deadline = time.monotonic() + 300
     try:
-        while not any(f"-{process.pid}-" in name for name in live_model_workers(redis)):
+        while not any(f"-{process.pid}-" in name for name in live_workers(redis)):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"vigie worker did not become ready (exit {process.poll()}):\n{handle.log()[-4000:]}")
             time.sleep(0.2)

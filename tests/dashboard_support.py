@@ -6,11 +6,11 @@ import re
 from typing import Any
 
 from service.accounts import create_user
-from service.moderation import record_decision
+from core.decisions import record_decision
 from sqlalchemy import select
 
-from service.storage.models import AuditEntry, Comment, ModelResult
-from workers.policy import LABELS
+from core.storage.models import AuditEntry, Comment, ModelResult
+from core.vocabulary import LABELS
 
 PASSWORD = "correct horse battery"
 

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 from typing import Iterator
 
-from service.integrations import signing
+from core import signing
 
 
 class Receiver:
@@ -75,13 +75,14 @@ def coral_signed(secrets: list[str], payload) -> tuple[bytes, dict[str, str]]:
 @contextmanager
 def sync_worker(settings, redis) -> Iterator[subprocess.Popen]:
     """A real ``vigie worker --queues sync`` process on the test's database and Redis, ready when yielded."""
-    from service.queue import live_workers, redis_url_for
+    from core.connection import redis_url_for
+    from core.queues import live_workers
 
     env = dict(os.environ)
     env.update(VIGIE_DATABASE_URL=settings.resolved_database_url, VIGIE_REDIS_URL=redis_url_for(settings),
                VIGIE_MODEL_CACHE=str(settings.resolved_model_cache), VIGIE_DATA_DIR=str(settings.data_dir),
                VIGIE_SECRET_KEY="test-secret", VIGIE_LOG_LEVEL="WARNING")
-    process = subprocess.Popen([sys.executable, "-m", "service.cli", "worker", "--queues", "sync"], env=env)
+    process = subprocess.Popen([sys.executable, "-m", "core.cli", "worker", "--queues", "sync"], env=env)
     try:
         deadline = time.monotonic() + 300
         while not any(f"-{process.pid}-" in name for name in live_workers(redis)):
@@ -115,23 +116,10 @@ def serve(app) -> Iterator[str]:
 
 def run_webhook_jobs(app) -> int:
     """Run the queued webhook deliveries in this process (a burst worker on ``vigie-webhooks``, no model), as a
-    worker process would, with the test's settings, database and Redis (see ``worker_services``)."""
+    worker process would, with the test's settings, database and Redis."""
     from workers.worker import run_burst
 
-    return run_burst(app.extensions["vigie"].redis, ["webhooks"], raise_failures=False)
-
-
-@contextmanager
-def worker_services(app) -> Iterator[None]:
-    """Make this process's jobs (and decisions recorded outside a request) use the test's app services."""
-    from workers import jobs
-
-    vigie = app.extensions["vigie"]
-    jobs.use(vigie.settings, db=vigie.db, redis=vigie.redis)
-    try:
-        yield
-    finally:
-        jobs.use(None)
+    return run_burst(app.extensions["vigie"], ["webhooks"], raise_failures=False)
 
 
 @contextmanager

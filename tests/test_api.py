@@ -6,7 +6,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from service.storage.models import AuditEntry, Comment
+from core.storage.models import AuditEntry, Comment
 
 LABELS = {"toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack"}
 BENIGN = "Merci pour cet article très clair sur la réforme des retraites, j'ai appris beaucoup."
@@ -173,7 +173,7 @@ def test_body_over_the_size_limit_is_413(client, site, settings):
 
 # ------------------------------------------------------------------------------------------------- reading
 def other_site(app):
-    from service.keys import create_site
+    from core.keys import create_site
 
     with app.extensions["vigie"].db.session() as session:
         _, key, _ = create_site(session, "liberation-test", "Libération (test)")

@@ -14,10 +14,11 @@ import requests
 from click.testing import CliRunner
 from sqlalchemy import create_engine, inspect, select
 
-from service.cli import main
-from service.config import Settings
-from service.queue import SCORE_QUEUE, queue, redis_url_for
-from service.storage.models import User
+from core.cli import main
+from core.connection import redis_url_for
+from core.queues import SCORE_QUEUE, queue
+from core.settings import Settings
+from core.storage.models import User
 
 
 @pytest.fixture
@@ -74,7 +75,7 @@ def test_failed_jobs_are_listed_and_requeued(app, env):
     score.enqueue("workers.jobs.drain", limit="not-a-number", failure_ttl=3600)
     from workers.worker import run_burst
 
-    assert run_burst(redis, [SCORE_QUEUE], raise_failures=False) == 1
+    assert run_burst(app.extensions["vigie"], [SCORE_QUEUE], raise_failures=False) == 1
     listed = json.loads(vigie(env, "failed", "--json").output)
     assert [row["func"] for row in listed["failed"]] == ["workers.jobs.drain"]
     assert listed["failed"][0]["error"]
@@ -92,7 +93,7 @@ def test_reconcile_command_requeues_orphans(app, client, site, env):
 def test_webhook_worker_runs_without_the_model(env, settings):
     """`vigie worker --queues webhooks` serves outgoing callbacks without loading the model (small, fast)."""
     full_env = {**os.environ, **env, "VIGIE_LOG_LEVEL": "INFO"}
-    done = subprocess.run([sys.executable, "-m", "service.cli", "worker", "--queues", "webhooks", "--burst"],
+    done = subprocess.run([sys.executable, "-m", "core.cli", "worker", "--queues", "webhooks", "--burst"],
                           env=full_env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "vigie-webhooks" in done.stderr and "loading model" not in done.stderr
@@ -102,7 +103,7 @@ def test_json_logs_carry_every_line_and_debug_adds_rqs_own(env, settings):
     """VIGIE_LOG_FORMAT=json: every log line is one JSON object (rq's included); rq's lines show only at DEBUG."""
     def run_worker(**extra):
         full_env = {**os.environ, **env, "VIGIE_LOG_FORMAT": "json", **extra}
-        done = subprocess.run([sys.executable, "-m", "service.cli", "worker", "--queues", "webhooks", "--burst"],
+        done = subprocess.run([sys.executable, "-m", "core.cli", "worker", "--queues", "webhooks", "--burst"],
                               env=full_env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr[-2000:]
         lines = [json.loads(line) for line in done.stderr.splitlines() if line.strip()]
@@ -154,7 +155,7 @@ def test_vigie_up_serves_and_decides_a_comment(tmp_path, settings):
     env = {k: v for k, v in os.environ.items() if k not in own}  # the quick start's defaults, not ours
     env.update(VIGIE_DATA_DIR=str(tmp_path / "var"), VIGIE_PORT=str(port),
                VIGIE_MODEL_CACHE=str(settings.resolved_model_cache))
-    vigie_cmd = [sys.executable, "-m", "service.cli"]
+    vigie_cmd = [sys.executable, "-m", "core.cli"]
     process = subprocess.Popen(vigie_cmd + ["up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     output = Output(process)
     base = f"http://127.0.0.1:{port}"

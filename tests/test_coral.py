@@ -8,7 +8,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from service.storage.models import AuditEntry, Comment, ModelResult, Site
+from core.storage.models import AuditEntry, Comment, ModelResult, Site
 from tests.integration_support import coral_signed, patient_budgets, sync_worker
 
 TOXIC = "Ferme-la, espèce d'imbécile, personne ne veut lire tes conneries."
@@ -85,7 +85,7 @@ def test_any_of_several_signatures_and_rolled_secrets_pass(client, site, db, app
 
 
 def test_unscoped_endpoint_finds_the_site_by_signature(client, site, db, app, scoring_worker):
-    from service.keys import create_site
+    from core.keys import create_site
 
     with app.extensions["vigie"].db.session() as session:
         _, _, other_secret = create_site(session, "autre-journal")

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 
-from service.storage.models import AuditEntry, Comment
+from core.storage.models import AuditEntry, Comment
 from tests.dashboard_support import PASSWORD, add_comment, add_user, csrf_from, login
 
 
@@ -97,7 +97,7 @@ def _arrange_queue(db, site_id, other_site_id):
 
 
 def test_queue_counts_cursor_pages_and_filters(client, app, site, db):
-    from service.keys import create_site
+    from core.keys import create_site
 
     other, _, _ = create_site(db, "ouest-test", "Ouest (test)")
     ids = _arrange_queue(db, site.id, other.id)
@@ -238,7 +238,7 @@ def test_stats_are_aggregated_per_day_source_score_and_overturn(client, app, sit
 
 
 def test_a_moderator_decision_is_sent_to_the_sites_callback(client, app, site, db):
-    from service.storage.models import Site, WebhookDelivery
+    from core.storage.models import Site, WebhookDelivery
 
     db.get(Site, site.id).callback_url = "https://example.org/vigie-hook"
     comment = add_comment(db, site.id, "texte limite")
@@ -300,3 +300,17 @@ def test_nul_characters_in_queries_and_forms_get_a_400(client, app, site):
     comment_query = client.post("/actions/decide", json={"ids": [1], "status": "approved", "query": "q=%00"},
                                 headers={"X-CSRFToken": token})
     assert comment_query.status_code == 404  # no such comment; the odd query did no harm
+
+
+def test_a_reason_given_through_the_api_is_shown_in_the_audit_log(client, app, site, db):
+    """The API and the dashboard record a moderator's reason in one shape, and the dashboard renders it."""
+    comment = add_comment(db, site.id, "texte à juger")
+    db.commit()
+    answer = client.post(f"/api/v1/comments/{comment.id}/decision", headers=site.headers,
+                         json={"decision": "reject", "reason": "Hors sujet", "moderator": "Camille"})
+    assert answer.status_code == 200
+    assert answer.get_json()["decision"]["reasons"] == [{"kind": "reason", "text": "Hors sujet"}]
+    add_user(app, "camille")
+    login(client, "camille")
+    audit = client.get("/audit?actor=moderator").text
+    assert '<span class="reason">Hors sujet</span>' in audit

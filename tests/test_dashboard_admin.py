@@ -6,10 +6,10 @@ import re
 
 from sqlalchemy import select
 
-from service.keys import site_for_key
-from service.storage.models import AuditEntry, Site, User
+from core.keys import site_for_key
+from core.storage.models import AuditEntry, Site, User
 from tests.dashboard_support import PASSWORD, add_user, csrf_from, login
-from workers.policy import LABELS, decide
+from core.policy import LABELS, decide
 
 
 def _settings_form(client, site_id, **changes):
@@ -39,7 +39,7 @@ def test_settings_change_is_audited_and_applies_to_later_decisions(client, app, 
     entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "settings"))
     assert entry.actor == "admin" and entry.actor_name == "root" and entry.comment_id is None
     assert "thresholds.toxicity: model default → 0.7" in entry.note and "words.banned: +2" in entry.note
-    # What the worker decides for the next comments of this site (workers.policy reads Site.policy):
+    # What the worker decides for the next comments of this site (core.policy reads Site.policy):
     low = dict.fromkeys(LABELS, 0.1)
     assert decide({**low, "toxicity": 0.65}, "bof", stored.policy).status == "approved"
     assert decide({**low, "toxicity": 0.75}, "bof", stored.policy).status == "flagged"

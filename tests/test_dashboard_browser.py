@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from service.storage.models import AuditEntry, Comment, Site
+from core.storage.models import AuditEntry, Comment, Site
 from tests.browser_support import browser, browser_login, live_server, page, screenshot  # noqa: F401 (fixtures)
 from tests.dashboard_support import PASSWORD, add_comment, add_user
 

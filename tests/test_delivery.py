@@ -10,19 +10,19 @@ from rq import Queue
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import func, select
 
-from service.integrations import signing
-from service.keys import create_site
-from service.moderation import record_decision
-from service.queue import SCORE_QUEUE, WEBHOOK_QUEUE
-from service.storage.models import Comment, DeliveryAttempt, Site, WebhookDelivery, utcnow
-from tests.integration_support import Receiver, run_webhook_jobs, worker_services
+from core import signing
+from core.keys import create_site
+from core.decisions import record_decision
+from core.vocabulary import moderator_reason
+from core.queues import SCORE_QUEUE, WEBHOOK_QUEUE
+from core.storage.models import Comment, DeliveryAttempt, Site, WebhookDelivery, utcnow
+from tests.integration_support import Receiver, run_webhook_jobs
 
 
 @pytest.fixture
 def vigie(app):
-    """The app's services, also used by this process's jobs (as in a worker process)."""
-    with worker_services(app):
-        yield app.extensions["vigie"]
+    """The app's services (settings, database, Redis), which this process's jobs also use (as in a worker)."""
+    return app.extensions["vigie"]
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def _decide(vigie, site_id, status="flagged", actor="moderator", text="Un commen
         session.add(comment)
         session.flush()
         record_decision(session, comment, status, actor=actor, actor_name="marie",
-                        reasons=[{"kind": "moderator", "reason": "Insulte"}], redis=vigie.redis)
+                        reasons=[moderator_reason("Insulte")], services=vigie)
         return comment.id
 
 
@@ -156,7 +156,7 @@ def test_rolled_back_decision_sends_nothing(vigie, site):
         comment = Comment(site_id=site.id, text="Bonjour", source="api")
         session.add(comment)
         session.flush()
-        record_decision(session, comment, "approved", actor="model", redis=vigie.redis)
+        record_decision(session, comment, "approved", actor="model", services=vigie)
         session.rollback()
     assert _deliveries(vigie) == []
     assert Queue(WEBHOOK_QUEUE, connection=vigie.redis).count == 0
@@ -188,10 +188,12 @@ def test_admin_api_is_scoped_to_the_keys_site(vigie, site, client, app):
 
 
 def test_deliveries_never_queued_are_picked_up_later(vigie, site, app):
-    """Redis was down when the decision committed: the row stays pending and requeue_pending sends it."""
+    """Redis was down when the decision committed: the row stays pending and the workers' reconciler sends it."""
+    from dataclasses import replace
+
     from redis import Redis
 
-    from service.integrations.deliveries import requeue_pending
+    from core.reconcile import requeue_deliveries
 
     dead_redis = Redis(host="127.0.0.1", port=9, socket_connect_timeout=0.2)  # nothing listens there
     with Receiver() as receiver:
@@ -200,11 +202,11 @@ def test_deliveries_never_queued_are_picked_up_later(vigie, site, app):
             comment = Comment(site_id=site.id, text="Bonjour", source="api")
             session.add(comment)
             session.flush()
-            record_decision(session, comment, "approved", actor="model", redis=dead_redis)
+            record_decision(session, comment, "approved", actor="model", services=replace(vigie, redis=dead_redis))
         (row,) = _deliveries(vigie)
         assert row.state == "pending" and Queue(WEBHOOK_QUEUE, connection=vigie.redis).count == 0
-        with vigie.db.session() as session:
-            assert requeue_pending(session, vigie.redis, older_than_s=0) == 1
+        assert requeue_deliveries(vigie, older_than_s=0) == 1
+        assert requeue_deliveries(vigie, older_than_s=0) == 0  # queued once, not on every reconciler run
         run_webhook_jobs(app)
         assert len(receiver.wait_for(1)) == 1
     assert _deliveries(vigie)[0].state == "delivered"

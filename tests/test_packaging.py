@@ -149,7 +149,8 @@ def test_compose_worker_healthcheck_sees_a_listening_worker_on_its_host(app, set
     import socket
     import sys
 
-    from service.queue import beat, forget, redis_url_for
+    from core.connection import redis_url_for
+    from core.queues import beat, forget
 
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     command = compose["services"]["worker"]["healthcheck"]["test"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from service.storage.models import AuditEntry, Comment, ModelResult, ScoreLabel
+from core.storage.models import AuditEntry, Comment, ModelResult, ScoreLabel
 from tests.integration_support import patient_budgets, sync_worker
 
 TOXIC = "Ferme-la, espèce d'imbécile, personne ne veut lire tes conneries."

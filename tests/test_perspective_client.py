@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from service.storage.models import Comment
+from core.storage.models import Comment
 from tests.integration_support import patient_budgets, serve, sync_worker
 
 NODE_DIR = Path(__file__).parent / "node"

@@ -2,7 +2,7 @@
 suspect words (flagged), allowed words (never flagged for that word), reasons recorded."""
 from __future__ import annotations
 
-from workers.policy import LABELS, decide
+from core.policy import LABELS, decide
 
 CALM = dict.fromkeys(LABELS, 0.05)
 

@@ -7,8 +7,8 @@ import time
 
 from sqlalchemy import func, select
 
-from service.queue import PENDING_KEY
-from service.storage.models import Comment, Site
+from core.queues import PENDING_KEY
+from core.storage.models import Comment, Site
 from tests.integration_support import Receiver, vigie_signed
 
 COMMENT = {"text": "Franchement, cet article est une honte, l'auteur est un imbécile.", "external_id": "c-1",
@@ -119,7 +119,7 @@ def test_unknown_site_is_404(client, site):
 
 def test_signed_webhook_comment_reaches_the_sites_receiver_decided(client, site, db, app, work):
     """End to end: webhook in -> queued -> scored by the real model -> signed decision event to the site."""
-    from service.integrations import signing
+    from core import signing
 
     with Receiver() as receiver:
         with app.extensions["vigie"].db.session() as session:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workers.wordlists import WordList, fold
+from core.wordlists import WordList, fold
 
 
 @pytest.mark.parametrize("text", ["Quelle merde", "QUELLE MERDE", "quelle mêrdé", "quelle m3rde", "quelle m e r d e",

@@ -5,8 +5,8 @@ import time
 
 from sqlalchemy import func, select
 
-from service import ingest, queue
-from service.storage.models import AuditEntry, Comment, ModelResult, Site
+from core import ingest, queues as queue
+from core.storage.models import AuditEntry, Comment, ModelResult, Site
 from workers import jobs, runtime
 
 BENIGN = "Merci pour cet article, très intéressant."
@@ -21,7 +21,7 @@ def accept(app, site_id: int, texts: list[str], schedule: bool = True) -> list[i
         stored = ingest.store(session, site, [ingest.CommentIn(text=t) for t in texts], "api")
         ids = [c.id for c, _ in stored]
     if schedule:
-        ingest.schedule(vigie.redis, ids)
+        ingest.schedule(vigie, ids)
     return ids
 
 
@@ -98,14 +98,14 @@ def test_explanations_wait_while_comments_wait_for_a_decision(app, site, work, d
     [flagged] = accept(app, site.id, [TOXIC])
     work(queues=["score"])
     [waiting] = accept(app, site.id, [BENIGN])  # arrives before the explanation runs
-    assert jobs.explain([flagged]) == 0  # steps aside for the waiting comment...
+    assert jobs.explain(app.extensions["vigie"], [flagged]) == 0  # steps aside for the waiting comment...
     redis = app.extensions["vigie"].redis
     assert len(ScheduledJobRegistry(queue.EXPLAIN_QUEUE, connection=redis)) == 1  # ...and comes back later
     work()  # the waiting comment is decided, then the explanation queued after its decision runs
     assert db.get(Comment, waiting).status == "approved"
     db.expire_all()
     assert db.get(Comment, flagged).result.spans
-    assert jobs.explain([flagged]) == 0  # the deferred copy finds the work done
+    assert jobs.explain(app.extensions["vigie"], [flagged]) == 0  # the deferred copy finds the work done
 
 
 def test_two_workers_share_a_backlog_without_scoring_a_comment_twice(app, site, work, scorer, db):
@@ -117,7 +117,7 @@ def test_two_workers_share_a_backlog_without_scoring_a_comment_twice(app, site, 
     taken: list[int] = []
 
     def worker() -> None:  # what each worker process's drain jobs do, concurrently
-        while (counts := jobs.drain(limit=8))["taken"]:
+        while (counts := jobs.drain(app.extensions["vigie"], limit=8))["taken"]:
             taken.append(counts["taken"])
 
     try:

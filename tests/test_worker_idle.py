@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from service import queue
+from core import queues as queue
 
 BENIGN = "Merci pour ce reportage, très instructif."
 IDLE_S = 27  # > redis-py's 5 s socket timeout, and > one blocking dequeue wait (queue.DEQUEUE_TIMEOUT_S)

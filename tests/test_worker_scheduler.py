@@ -8,7 +8,7 @@ from datetime import timedelta
 import psutil
 from rq import Queue
 
-from service import queue
+from core import queues as queue
 from tests.test_worker import accept
 
 
@@ -18,7 +18,7 @@ def test_scheduled_job_runs_and_worker_forks_no_scheduler(app, client, site, liv
     redis.zadd(queue.PENDING_KEY, {str(comment_id): time.time()})
     # A delayed job (as rq's retries with back-off and delayed deliveries are) must be moved to its queue by the
     # scheduler and run.
-    Queue(queue.SCORE_QUEUE, connection=redis).enqueue_in(timedelta(seconds=1), queue.DRAIN_FUNC)
+    Queue(queue.SCORE_QUEUE, connection=redis).enqueue_in(timedelta(seconds=1), queue.DRAIN_JOB)
     deadline = time.monotonic() + 15  # the reconciler would only step in after VIGIE_RECONCILE_MIN_AGE_S (30 s)
     status = "pending"
     while status == "pending" and time.monotonic() < deadline:

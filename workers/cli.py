@@ -1,7 +1,9 @@
-"""Model commands: ``vigie score``, ``vigie eval``, ``vigie train``, ``vigie explain``, ``vigie model ...``.
+"""Worker-side commands: ``vigie worker`` and the model commands ``vigie score``, ``vigie eval``, ``vigie train``,
+``vigie explain``, ``vigie model ...``.
 
-The root ``vigie`` group (service/cli.py) adds every command of ``MODEL_COMMANDS``.
-Standalone: ``python -m workers.cli score -``.
+The root ``vigie`` group (core/cli.py) adds every command of ``COMMANDS`` (entry point ``vigie.commands``).
+Standalone: ``python -m workers.cli score -``. The model's heavy modules (torch, transformers) are imported inside
+the commands that use them, so ``vigie --help`` and the service's commands start without them.
 """
 from __future__ import annotations
 
@@ -10,6 +12,10 @@ import json
 import sys
 
 import click
+
+from core.queues import QUEUE_ALIASES
+from core.settings import Settings
+from workers import worker as worker_process
 
 DEFAULT_MODEL_HELP = "model name, Vigie artifact folder or Hugging Face id/path [env VIGIE_MODEL, default vigie-fr-toxicity]"
 
@@ -134,19 +140,29 @@ def _fmt(m: dict) -> str:
 
 
 @click.command("eval")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False), required=False)
 @click.option("--label-column", default="label", show_default=True,
               help="column holding the toxicity label (0/1); columns named like Vigie labels are evaluated too")
 @click.option("--text-column", default="text", show_default=True)
 @click.option("--threshold", type=float, default=None, help="override the model's toxicity threshold")
 @click.option("--by", "by_column", default="source", show_default=True,
               help="also report per value of this column when present")
+@click.option("--functional", is_flag=True,
+              help="FILE is a functional test suite (default data/functional_fr.csv): accuracy per functionality")
+@click.option("--bias", is_flag=True,
+              help="also print subgroup / BPSN / BNSP AUC of toxicity per identity group (French keyword list)")
 @click.option("--json", "json_out", type=click.Path(), default=None, help="write the metrics as JSON here")
 @model_options
-def eval_command(file, label_column, text_column, threshold, by_column, json_out, model_name, device, quantize,
-                 threads):
+def eval_command(file, label_column, text_column, threshold, by_column, functional, bias, json_out, model_name,
+                 device, quantize, threads):
     """Evaluate a model on a labelled CSV: ROC AUC, precision, recall, F1 and confusion matrix per label
-    (toxicity at the model's shipped threshold, category labels at 0.5)."""
+    (toxicity at the model's shipped threshold, category labels at 0.5). With --functional: the share of
+    cases handled right per functionality of a functional test suite. With --bias: the Jigsaw
+    unintended-bias AUCs per identity group."""
+    if functional:
+        return _eval_functional(file, threshold, json_out, model_name, device, quantize, threads)
+    if not file:
+        raise click.UsageError("FILE is required (or use --functional)")
     texts, rows = _read_texts(file, text_column)
     if rows and label_column not in rows[0] and "toxicity" in rows[0]:
         label_column = "toxicity"
@@ -162,9 +178,65 @@ def eval_command(file, label_column, text_column, threshold, by_column, json_out
         click.echo(f"{lab:16s} {_fmt(m)}")
         for g, gm in m.get("by_" + by_column, {}).items():
             click.echo(f"  {g[:28]:28s} {_fmt(gm)}")
+    if bias:
+        from workers.model.evaluation import bias_table
+
+        col = label_column if label_column in rows[0] else None
+        if col is None or "toxicity" not in preds[0]:
+            raise click.UsageError("--bias needs a toxicity label column and a model with a toxicity output")
+        y = [float(r[col]) if (r[col] or "").strip() else float("nan") for r in rows]
+        res["bias"] = bias_table(texts, y, [p["toxicity"] for p in preds])
+        click.echo(format_bias(res["bias"]))
     if json_out:
         with open(json_out, "w", encoding="utf-8") as f:
             json.dump(res, f, indent=2, sort_keys=True)
+            f.write("\n")
+
+
+def _auc_txt(v) -> str:
+    return "  -   " if v is None else f"{v:.4f}"
+
+
+def format_bias(table: dict) -> str:
+    lines = ["toxicity bias per identity group (subgroup AUC, BPSN AUC, BNSP AUC):",
+             f"  {'group':12s} {'n':>5s} {'pos':>5s} {'subgroup':>8s} {'BPSN':>8s} {'BNSP':>8s}"]
+    for g, m in table.items():
+        lines.append(f"  {g:12s} {m['n']:5d} {m['positives']:5d} {_auc_txt(m['subgroup_auc']):>8s} "
+                     f"{_auc_txt(m['bpsn_auc']):>8s} {_auc_txt(m['bnsp_auc']):>8s}")
+    return "\n".join(lines)
+
+
+def format_functional(table: dict) -> str:
+    lines = [f"functional suite: {table['n']} cases, threshold {table['threshold']:.2f}, "
+             f"accuracy {table['accuracy']:.3f}, ROC AUC {_auc_txt(table['auc'])}",
+             f"  {'functionality':34s} {'gold':12s} {'n':>3s} {'accuracy':>8s}"]
+    for name, d in table["functionalities"].items():
+        lines.append(f"  {name:34s} {d['label_gold']:12s} {d['n']:3d} {d['accuracy']:8.3f}")
+    lines.append("  per target group: " + ", ".join(
+        f"{g} {d['accuracy']:.2f}" for g, d in sorted(table["target_groups"].items())))
+    return "\n".join(lines)
+
+
+def _eval_functional(file, threshold, json_out, model_name, device, quantize, threads):
+    from workers.model.evaluation import FUNCTIONAL_FILE, functional_table, read_functional
+
+    path = file or str(FUNCTIONAL_FILE)
+    try:
+        rows = read_functional(path)
+    except (OSError, ValueError) as e:
+        raise click.UsageError(str(e))
+    scorer = _load(model_name, device, quantize, threads)
+    if "toxicity" not in scorer.labels:
+        raise click.UsageError(f"{scorer.name} has no toxicity output")
+    thr = threshold if threshold is not None else (scorer.threshold if scorer.threshold is not None else 0.5)
+    preds = _batched_predict(scorer, [r["text"] for r in rows])
+    table = functional_table(rows, [p["toxicity"] for p in preds], thr)
+    table.update(model=scorer.name, version=scorer.version, file=path)
+    click.echo(f"{scorer.name} {scorer.version} on {path}")
+    click.echo(format_functional(table))
+    if json_out:
+        with open(json_out, "w", encoding="utf-8") as f:
+            json.dump(table, f, indent=2, sort_keys=True)
             f.write("\n")
 
 
@@ -195,13 +267,22 @@ def explain_command(text, label, top_k, model_name, device, quantize, threads):
 @click.option("--cache-dir", default=None, help="base encoder cache [env VIGIE_MODEL_CACHE]")
 @click.option("--write-dev", type=click.Path(dir_okay=False), default=None,
               help="also write the French dev split to this CSV (for `vigie eval`)")
+@click.option("--stage2/--no-stage2", default=False, show_default=True,
+              help="experimental: after stage 1, fine-tune the top encoder layers on cached hidden states "
+                   "(more data, synthetic identity templates; see MODEL_CARD.md, not the shipped recipe)")
+@click.option("--stage1", "stage1_dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="skip stage 1: start stage 2 from this artifact's LoRA and head")
+@click.option("--top-epochs", type=int, default=None, help="stage-2 epochs [default 1]")
 def train_command(data_dir, output_dir, epochs, batch_size, lr, seed, max_rows, multilingual, device, threads,
-                  cache_dir, write_dev):
-    """Fine-tune the default model (LoRA + label heads) on the CSVs under --data-dir.
+                  cache_dir, write_dev, stage2, stage1_dir, top_epochs):
+    """Fine-tune the default model (LoRA on all layers + label heads) on the CSVs under --data-dir.
+    --stage2 adds the experimental second stage (full fine-tuning of the top layers on cached hidden
+    states, more data, synthetic identity templates).
 
     Writes adapter.safetensors, config.json (labels, threshold chosen on the dev split) and metrics.json.
-    On 2 CPU cores the default recipe takes about 35 minutes (see MODEL_CARD.md)."""
+    Time on 2 CPU cores: see MODEL_CARD.md ("Reproduce")."""
     from workers.model import DEFAULT_ARTIFACT
+    from workers.model.topfit import TopConfig
     from workers.model.train import TrainConfig, train_main
 
     cfg = TrainConfig()
@@ -210,8 +291,20 @@ def train_command(data_dir, output_dir, epochs, batch_size, lr, seed, max_rows, 
             setattr(cfg, k, v)
     if not multilingual:
         cfg.multilingual = {}
+    top = None
+    if stage2:
+        top = TopConfig(seed=cfg.seed)
+        if top_epochs:
+            top.epochs = top_epochs
+        if max_rows:
+            top.multilingual = {k: min(v, max_rows) for k, v in top.multilingual.items()}
+        if not multilingual:
+            top.multilingual = {}
+    elif stage1_dir:
+        raise click.UsageError("--stage1 needs --stage2")
     train_main(data_dir, output_dir or str(DEFAULT_ARTIFACT), cfg, device=device, cache_dir=cache_dir,
-               threads=threads, write_dev=write_dev, log=lambda s: click.echo(s, err=True))
+               threads=threads, write_dev=write_dev, log=lambda s: click.echo(s, err=True), stage2=top,
+               stage1_dir=stage1_dir)
 
 
 @click.group("model")
@@ -255,7 +348,22 @@ def model_info(model_name, device, quantize, threads):
     click.echo(json.dumps({"name": s.name, "version": s.version, "labels": s.labels, "threshold": s.threshold}))
 
 
+@click.command("worker")
+@click.option("--queues", "-q", multiple=True,
+              help="Queues in priority order (names or " + ", ".join(QUEUE_ALIASES) + "; repeat or "
+                   "comma-separate). Default: vigie-sync, vigie-score, vigie-explain. `--queues webhooks` runs a "
+                   "worker without the model.")
+@click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
+def worker_command(queues: tuple[str, ...], burst: bool) -> None:
+    """Run a worker (loads the model once when it serves the score or sync queue)."""
+    settings = Settings()
+    settings.ensure_data_dir()
+    worker_process.configure_logging(settings.log_level, settings.log_format)
+    worker_process.run(settings, queues or None, burst=burst)
+
+
 MODEL_COMMANDS = [score_command, eval_command, explain_command, train_command, model_group]
+COMMANDS = [worker_command, *MODEL_COMMANDS]
 
 
 @click.group()

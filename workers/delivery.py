@@ -1,5 +1,5 @@
-"""Delivery of outgoing webhook events (queue ``vigie-webhooks``, served by a model-free worker:
-``vigie worker --queues webhooks``), so a slow or failing receiver never slows scoring.
+"""Delivery of outgoing webhook events (put in the outbox by ``core.outbox``; queue ``vigie-webhooks``, served by a
+model-free worker: ``vigie worker --queues webhooks``), so a slow or failing receiver never slows scoring.
 
 Each attempt POSTs the event to the site's callback URL with a fresh ``X-Vigie-Signature`` (the site's first
 signing secret) and a timeout of ``VIGIE_WEBHOOK_TIMEOUT_S``, and records a ``DeliveryAttempt``. Any 2xx answer
@@ -16,13 +16,13 @@ import urllib.error
 import urllib.request
 from datetime import timedelta
 
-from rq import Queue, Retry, get_current_job
+from rq import get_current_job
 
-from service.queue import WEBHOOK_QUEUE
-from service.storage.models import DeliveryAttempt, Site, WebhookDelivery, utcnow
+from core.outbox import encode, signed_headers
+from core.services import Services
+from core.storage.models import DeliveryAttempt, Site, WebhookDelivery, utcnow
 
 log = logging.getLogger(__name__)
-JOB_FUNC = "workers.delivery.deliver"
 MAX_ERROR_CHARS = 500
 
 
@@ -38,30 +38,6 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(_NoRedirect)
 
 
-def _settings():
-    from flask import current_app, has_app_context
-
-    if has_app_context() and "vigie" in current_app.extensions:
-        return current_app.extensions["vigie"].settings
-    from workers.jobs import services
-
-    return services().settings
-
-
-def enqueue(redis, delivery_id: int, settings=None):
-    """Queue one delivery with the retry schedule from the settings."""
-    settings = settings or _settings()
-    if redis is None:
-        from workers.jobs import services
-
-        redis = services().redis
-    intervals = list(settings.webhook_retry_intervals)
-    retry = Retry(max=len(intervals), interval=intervals) if intervals else None
-    return Queue(WEBHOOK_QUEUE, connection=redis).enqueue(
-        JOB_FUNC, delivery_id, retry=retry, job_timeout=max(30, int(settings.webhook_timeout_s * 3)),
-        result_ttl=3600, failure_ttl=7 * 86400, description=f"webhook delivery {delivery_id}")
-
-
 def post(url: str, body: bytes, headers: dict, timeout_s: float) -> tuple[int | None, str | None]:
     """(HTTP status, error) of one POST; a status is None when no answer came."""
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
@@ -75,12 +51,8 @@ def post(url: str, body: bytes, headers: dict, timeout_s: float) -> tuple[int | 
         return None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
 
 
-def deliver(delivery_id: int) -> dict:
+def deliver(svc: Services, delivery_id: int) -> dict:
     """One delivery attempt. Raises DeliveryFailed when the receiver did not take it (RQ retries)."""
-    from service.integrations.webhooks_out import encode, signed_headers
-    from workers.jobs import services
-
-    svc = services()
     with svc.db.sessionmaker() as session:
         delivery = session.get(WebhookDelivery, delivery_id)
         if delivery is None or delivery.state == "delivered":

@@ -1,99 +1,60 @@
-"""RQ jobs of the scoring side: ``drain`` (batched scoring of queued comments), ``explain`` (the spans that raised
-a flagged comment's score, computed after its decision is stored: it costs many forward passes per comment) and
-``reconcile`` (re-queue accepted comments that no job holds).
+"""RQ jobs of the scoring side: ``drain`` (batched scoring of queued comments) and ``explain`` (the spans that
+raised a flagged comment's score, computed after its decision is stored: it costs many forward passes per comment).
 
-Jobs carry no texts (pydantic validates their arguments): ``drain`` pops comment ids from the ``vigie:pending``
-sorted set (see service/queue.py), loads the comments that are still ``pending``, scores them in one forward pass,
-applies each site's policy and stores one result and one decision per comment through ``record_decision``.
+Like every Vigie job they take the worker's ``Services`` as first argument (``workers.worker.ServicesJob`` passes
+them); the rest is what was queued, validated by pydantic. Jobs carry no texts: ``drain`` pops comment ids from the
+``vigie:pending`` sorted set (see core/queues.py), loads the comments that are still ``pending``, scores them in one
+forward pass and decides each through ``core.decisions.apply_scores`` (the site's compiled policy, one result and
+one decision per comment).
 
-Ids a drain job holds are kept in ``vigie:inflight`` (scored by the time they were taken) until their decisions are
-committed. The reconciler re-adds pending comments that are neither waiting in ``vigie:pending`` nor held by a
-running job (or were held longer than the job timeout, i.e. by a worker that died).
+Ids a drain job holds are kept in ``vigie:inflight`` (scored by the time they were taken, with the holding worker's
+name in ``vigie:inflight-owner``) until their decisions are committed. The reconciler (core/reconcile.py) re-adds
+pending comments that are neither waiting in ``vigie:pending`` nor held by a live worker (one whose process beat
+within ``ALIVE_STALE_S``), or that were held longer than the job timeout.
 """
 from __future__ import annotations
 
-import json
 import logging
-import threading
 import time
 from datetime import timedelta
 
-from pydantic import PositiveInt, validate_call
+from pydantic import ConfigDict, PositiveInt, SkipValidation, validate_call
+from rq import get_current_job
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from service import queue
-from service.config import Settings
-from service.context import Vigie
-from service.moderation import record_decision
-from service.storage.db import Database
-from service.storage.models import Comment, ModelResult, Site, Status, utcnow
+from core import queues
+from core.decisions import apply_scores
+from core.services import Services
+from core.storage.models import Comment, ModelResult
+from core.vocabulary import Status
 from workers import runtime
-from workers.policy import CompiledPolicy
 
 log = logging.getLogger(__name__)
-
-INFLIGHT_KEY = "vigie:inflight"
-RECONCILE_LOCK = "vigie:reconcile-lock"
 EXPLAIN_TOP_K = 5
-EXPLAIN_DEFER_S = 1  # an explanation due while comments wait for a decision is retried this much later
+# The job's arguments are validated; the worker's services are passed through as they are.
+_JOB_ARGS = ConfigDict(arbitrary_types_allowed=True)
 
-# Pop up to N ids from the pending set and mark them in flight, atomically (two workers never take the same id).
+# Pop up to N ids from the pending set and mark them in flight with their holder, atomically (two workers never
+# take the same id; the reconciler re-queues the ids of a holder that stopped beating).
 _TAKE_SCRIPT = """
 local items = redis.call('ZPOPMIN', KEYS[1], ARGV[1])
 local ids = {}
 for i = 1, #items, 2 do
   redis.call('ZADD', KEYS[2], ARGV[2], items[i])
+  if ARGV[3] ~= '' then redis.call('HSET', KEYS[3], items[i], ARGV[3]) end
   ids[#ids + 1] = items[i]
 end
 return ids
 """
 
-_services: Vigie | None = None
-_services_lock = threading.Lock()
-
-
-def use(settings: Settings | None, db: Database | None = None, redis=None) -> Vigie | None:
-    """Set the settings, database and Redis the jobs of this process use (worker start-up, tests).
-    ``use(None)`` forgets them."""
-    global _services
-    with _services_lock:
-        if settings is None:
-            _services = None
-        else:
-            _services = Vigie(settings=settings, db=db or Database(settings.resolved_database_url),
-                              redis=redis if redis is not None else queue.connect(settings))
-        return _services
-
-
-def services() -> Vigie:
-    """The settings, database and Redis of this worker process (from ``VIGIE_*`` on first use)."""
-    if _services is None:
-        use(Settings())
-    assert _services is not None
-    return _services
-
-
-# --------------------------------------------------------------------------------------------------- policies
-_policies: dict[tuple[int, str, float | None], CompiledPolicy] = {}
-
-
-def compiled_policy(site: Site, model_threshold: float | None) -> CompiledPolicy:
-    """The site's compiled policy, cached per site and per policy content (a changed policy compiles anew)."""
-    key = (site.id, json.dumps(site.policy or {}, sort_keys=True, default=str), model_threshold)
-    policy = _policies.get(key)
-    if policy is None:
-        if len(_policies) > 1000:
-            _policies.clear()
-        policy = _policies[key] = CompiledPolicy(site.policy, model_threshold)
-    return policy
-
 
 # ------------------------------------------------------------------------------------------------------ drain
-def take(redis, limit: int) -> list[int]:
-    """Atomically take up to ``limit`` queued ids and mark them in flight."""
-    raw = redis.eval(_TAKE_SCRIPT, 2, queue.PENDING_KEY, INFLIGHT_KEY, limit, time.time())
+def take(redis, limit: int, owner: str | None = None) -> list[int]:
+    """Atomically take up to ``limit`` queued ids and mark them in flight, held by worker ``owner``."""
+    raw = redis.eval(_TAKE_SCRIPT, 3, queues.PENDING_KEY, queues.INFLIGHT_KEY, queues.INFLIGHT_OWNER_KEY, limit,
+                     time.time(), owner or "")
     return [int(x) for x in raw]
 
 
@@ -101,26 +62,28 @@ def release(redis, ids: list[int], requeue: bool = False) -> None:
     if not ids:
         return
     pipe = redis.pipeline()
-    pipe.zrem(INFLIGHT_KEY, *[str(i) for i in ids])
+    pipe.zrem(queues.INFLIGHT_KEY, *[str(i) for i in ids])
+    pipe.hdel(queues.INFLIGHT_OWNER_KEY, *[str(i) for i in ids])
     if requeue:
-        pipe.zadd(queue.PENDING_KEY, {str(i): time.time() for i in ids}, nx=True)
+        pipe.zadd(queues.PENDING_KEY, {str(i): time.time() for i in ids}, nx=True)
     pipe.execute()
 
 
-@validate_call
-def drain(limit: PositiveInt | None = None) -> dict[str, int]:
+@validate_call(config=_JOB_ARGS)
+def drain(svc: SkipValidation[Services], limit: PositiveInt | None = None) -> dict[str, int]:
     """Score one batch of queued comments. Enqueues another drain job first if more ids are waiting, so that
     other workers share the load. Returns counts for the job's result."""
-    svc = services()
     settings, redis = svc.settings, svc.redis
-    redis.delete(queue.DRAIN_FLAG)  # from now on, new arrivals enqueue a fresh drain job
+    redis.delete(queues.DRAIN_FLAG)  # from now on, new arrivals enqueue a fresh drain job
     size = limit or settings.batch_size
-    ids = take(redis, size)
+    job = get_current_job()
+    owner = job.worker_name if job is not None else None
+    ids = take(redis, size, owner)
     if len(ids) < size and settings.batch_wait_ms:
         time.sleep(settings.batch_wait_ms / 1000)  # a short wait lets a burst fill the batch
-        ids += take(redis, size - len(ids))
-    if queue.pending_count(redis):
-        queue.ensure_drain(redis)
+        ids += take(redis, size - len(ids), owner)
+    if queues.pending_count(redis):
+        queues.ensure_drain(redis, settings.job_timeout_s)
     if not ids:
         return {"taken": 0, "decided": 0}
     try:
@@ -130,25 +93,25 @@ def drain(limit: PositiveInt | None = None) -> dict[str, int]:
         raise
     release(redis, ids)
     if to_explain:
-        schedule_explain(redis, to_explain)
+        schedule_explain(svc, to_explain)
     return {"taken": len(ids), "decided": decided, "to_explain": len(to_explain)}
 
 
-def schedule_explain(redis, comment_ids: list[int]) -> None:
+def schedule_explain(svc: Services, comment_ids: list[int]) -> None:
     """Queue span computation for decided comments, one job each: between two of them a worker takes any waiting
     scoring job first, so explanations never hold decisions back by more than one. A failure only leaves the spans
     empty."""
     try:
-        explain_queue = queue.queue(queue.EXPLAIN_QUEUE, redis)
+        explain_queue = queues.queue(queues.EXPLAIN_QUEUE, svc.redis)
         explain_queue.enqueue_many([
-            explain_queue.prepare_data("workers.jobs.explain", args=([comment_id],), timeout=600, result_ttl=60,
-                                       failure_ttl=7 * 86400)
+            explain_queue.prepare_data(queues.EXPLAIN_JOB, args=([comment_id],), timeout=svc.settings.job_timeout_s,
+                                       result_ttl=queues.RESULT_TTL_S, failure_ttl=queues.FAILURE_TTL_S)
             for comment_id in comment_ids])
     except Exception:
         log.warning("could not queue explanations for %s", comment_ids, exc_info=True)
 
 
-def score_comments(svc: Vigie, ids: list[int]) -> tuple[int, list[int]]:
+def score_comments(svc: Services, ids: list[int]) -> tuple[int, list[int]]:
     """Score and decide the given comments that are still pending. Safe to run twice for the same ids: the second
     run finds them decided and skips them (and ``model_results.comment_id`` is unique). Returns the number decided
     and the ids of those not approved (whose spans are worth computing)."""
@@ -171,52 +134,54 @@ def score_comments(svc: Vigie, ids: list[int]) -> tuple[int, list[int]]:
     return 0, []
 
 
-def _score_in(session: Session, svc: Vigie, ids: list[int], summary: dict | None = None) -> tuple[int, list[int]]:
-    stmt = (select(Comment).where(Comment.id.in_(ids), Comment.status == Status.pending.value)
-            .options(selectinload(Comment.site), selectinload(Comment.result)).order_by(Comment.id))
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True, of=Comment)  # another worker holding a row keeps it
-    comments = list(session.scalars(stmt))
-    if not comments:
+def _score_in(session: Session, svc: Services, ids: list[int],
+              summary: dict | None = None) -> tuple[int, list[int]]:
+    # Read the texts and let go of the database before inference: no transaction (and no row lock) stays open
+    # while the model runs, so a worker that dies mid-batch leaves nothing locked behind it.
+    texts = dict(session.execute(select(Comment.id, Comment.text).where(
+        Comment.id.in_(ids), Comment.status == Status.pending.value)).tuples().all())
+    session.rollback()
+    if not texts:
         return 0, []
     scorer = runtime.get_scorer(svc.settings)
+    order = sorted(texts)
     started = time.perf_counter()
-    all_scores = scorer.predict([c.text for c in comments])
-    latency_ms = (time.perf_counter() - started) * 1000 / len(comments)
+    scored = dict(zip(order, scorer.predict([texts[i] for i in order])))
+    latency_ms = (time.perf_counter() - started) * 1000 / len(order)
     summary = {} if summary is None else summary
-    summary["model_ms"] = latency_ms * len(comments)
+    summary["model_ms"] = latency_ms * len(order)
+    # Then decide, in one short transaction, those still pending (another worker or a moderator may have decided
+    # some meanwhile; on PostgreSQL a row another transaction holds is skipped and stays with that transaction).
+    stmt = (select(Comment).where(Comment.id.in_(order), Comment.status == Status.pending.value)
+            .options(selectinload(Comment.site), selectinload(Comment.result)).order_by(Comment.id))
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True, of=Comment)
+    comments = list(session.scalars(stmt))
+    all_scores = [scored[c.id] for c in comments]
     threshold = getattr(scorer, "threshold", None)
+    model_name = str(getattr(scorer, "name", svc.settings.model))
+    model_version = str(getattr(scorer, "version", ""))
     to_explain = []
     for comment, scores in zip(comments, all_scores):
-        scores = {label: float(value) for label, value in scores.items()}
-        decision = compiled_policy(comment.site, threshold).decide(scores, comment.text)
+        decision = apply_scores(session, comment.site, comment, scores, model_name, model_version, threshold,
+                                latency_ms, svc)
         if decision.status != Status.approved.value and hasattr(scorer, "explain"):
             to_explain.append(comment.id)
-        result = comment.result or ModelResult(comment_id=comment.id)
-        result.scores = scores
-        result.model_name = str(getattr(scorer, "name", svc.settings.model))
-        result.model_version = str(getattr(scorer, "version", ""))
-        result.latency_ms = latency_ms
-        result.spans = None
-        session.add(result)
-        comment.score = scores.get("toxicity")
-        record_decision(session, comment, decision.status, actor=decision.actor, actor_name=result.model_name,
-                        reasons=decision.reasons, redis=svc.redis)
         summary[decision.status] = summary.get(decision.status, 0) + 1
     return len(comments), to_explain
 
 
-@validate_call
-def explain(comment_ids: list[PositiveInt]) -> int:
+# ---------------------------------------------------------------------------------------------------- explain
+@validate_call(config=_JOB_ARGS)
+def explain(svc: SkipValidation[Services], comment_ids: list[PositiveInt]) -> int:
     """Store the spans that raised each comment's toxicity score (``ModelResult.spans``) where still missing.
     While comments wait for a decision the job steps aside (rescheduled a second later by the rq scheduler), so
     under load explanations use idle time only. A comment whose explanation fails keeps its decision and simply has
     no spans. Returns how many were stored."""
-    svc = services()
-    if queue.pending_count(svc.redis):  # comments are waiting for a decision: they come first
-        queue.queue(queue.EXPLAIN_QUEUE, svc.redis).enqueue_in(
-            timedelta(seconds=EXPLAIN_DEFER_S), "workers.jobs.explain", comment_ids, job_timeout=600,
-            result_ttl=60, failure_ttl=7 * 86400)
+    if queues.pending_count(svc.redis):  # comments are waiting for a decision: they come first
+        queues.queue(queues.EXPLAIN_QUEUE, svc.redis).enqueue_in(
+            timedelta(seconds=queues.EXPLAIN_DEFER_S), queues.EXPLAIN_JOB, comment_ids,
+            job_timeout=svc.settings.job_timeout_s, result_ttl=queues.RESULT_TTL_S, failure_ttl=queues.FAILURE_TTL_S)
         return 0
     scorer = runtime.get_scorer(svc.settings)
     if not hasattr(scorer, "explain"):
@@ -238,44 +203,3 @@ def explain(comment_ids: list[PositiveInt]) -> int:
             session.commit()
             stored += 1
     return stored
-
-
-# -------------------------------------------------------------------------------------------------- reconcile
-def reconcile(min_age_s: float | None = None, limit: int = 10_000) -> int:
-    """Re-queue pending comments that no job holds (Redis was down at ingest, a worker died holding them).
-    Returns how many were re-queued. Comments younger than ``min_age_s`` are left to the normal path."""
-    svc = services()
-    settings, redis = svc.settings, svc.redis
-    min_age = settings.reconcile_min_age_s if min_age_s is None else min_age_s
-    cutoff = utcnow() - timedelta(seconds=min_age)
-    with svc.db.sessionmaker() as session:
-        pending = list(session.scalars(select(Comment.id).where(Comment.status == Status.pending.value,
-                                                                Comment.received_at <= cutoff)
-                                       .order_by(Comment.id).limit(limit)))
-    stale_before = time.time() - settings.job_timeout_s
-    pipe = redis.pipeline()
-    for comment_id in pending:
-        pipe.zscore(queue.PENDING_KEY, str(comment_id))
-        pipe.zscore(INFLIGHT_KEY, str(comment_id))
-    answers = pipe.execute() if pending else []
-    orphans = []
-    for index, comment_id in enumerate(pending):
-        waiting, held_since = answers[2 * index], answers[2 * index + 1]
-        if waiting is None and (held_since is None or held_since < stale_before):
-            orphans.append(comment_id)
-    if orphans:
-        redis.zrem(INFLIGHT_KEY, *[str(i) for i in orphans])
-        queue.schedule(redis, orphans)
-        log.info("reconciler re-queued %d pending comment(s)", len(orphans))
-    if queue.pending_count(redis) and queue.queue(queue.SCORE_QUEUE, redis).count == 0:
-        redis.delete(queue.DRAIN_FLAG)  # a lost drain job (worker killed) must not block the queue
-        queue.ensure_drain(redis)
-    return len(orphans)
-
-
-def reconcile_if_due(interval_s: float) -> int | None:
-    """Run the reconciler unless another process ran it within ``interval_s`` (a Redis lock shared by all workers)."""
-    redis = services().redis
-    if not redis.set(RECONCILE_LOCK, "1", nx=True, ex=max(1, int(interval_s))):
-        return None
-    return reconcile()

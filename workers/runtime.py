@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 
-from service.config import Settings
+from core.settings import Settings
+from workers.model import load
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -13,13 +13,11 @@ _scorer = None
 
 
 def load_scorer(settings: Settings):
-    from workers.model import load
-
-    os.environ.setdefault("VIGIE_MODEL_CACHE", str(settings.resolved_model_cache))
     quantize = None if settings.quantize == "none" else settings.quantize
     threads = settings.torch_threads or None
     log.info("loading model %s on %s (quantize=%s)", settings.model, settings.device, quantize)
-    return load(settings.model, device=settings.device, quantize=quantize, threads=threads)
+    return load(settings.model, device=settings.device, quantize=quantize, threads=threads,
+                cache_dir=settings.resolved_model_cache)
 
 
 def set_scorer(scorer) -> None:

@@ -1,7 +1,8 @@
 """Synchronous scoring job (queue ``vigie-sync``) for the Perspective-compatible API and the Coral integration.
-See ``service.integrations.sync`` for the protocol: the job pops up to ``VIGIE_BATCH_SIZE`` waiting requests (its
-own and any that arrived meanwhile), scores their texts in one forward pass and pushes each answer to the key its
-caller waits on. Requests whose caller has given up (deadline passed, key gone) are skipped."""
+See ``service.integrations.sync`` for the protocol (its keys are in ``core.queues``): the job pops up to
+``VIGIE_BATCH_SIZE`` waiting requests (its own and any that arrived meanwhile), scores their texts in one forward
+pass and pushes each answer to the key its caller waits on. Requests whose caller has given up (deadline passed,
+key gone) are skipped."""
 from __future__ import annotations
 
 import json
@@ -9,37 +10,25 @@ import logging
 import time
 from typing import Any
 
-from service.integrations.sync import PENDING_LIST, REQUEST_KEY, RESULT_KEY, RESULT_TTL_S
+from core.queues import SYNC_PENDING_LIST, SYNC_REQUEST_KEY, SYNC_RESULT_KEY, SYNC_RESULT_TTL_S
+from core.services import Services
 from workers import runtime
 
 log = logging.getLogger(__name__)
 
 
-def _connection():
-    from rq import get_current_job
-
-    job = get_current_job()
-    if job is not None:
-        return job.connection
-    from workers.jobs import services
-
-    return services().redis
-
-
-def score_pending(request_id: str | None = None, limit: int | None = None) -> dict[str, int]:
-    """Answer up to ``limit`` waiting sync requests in one forward pass. Returns counts."""
-    from workers.jobs import services
-
-    settings = services().settings
-    redis = _connection()
-    ids = [x.decode() if isinstance(x, bytes) else x for x in (redis.lpop(PENDING_LIST, limit or settings.batch_size)
-                                                                 or [])]
+def score_pending(svc: Services, request_id: str | None = None, limit: int | None = None) -> dict[str, int]:
+    """Answer up to ``limit`` waiting sync requests in one forward pass (``request_id``, the caller's own request,
+    is among them or was answered by another job's batch). Returns counts."""
+    settings, redis = svc.settings, svc.redis
+    waiting = redis.lpop(SYNC_PENDING_LIST, limit or settings.batch_size) or []
+    ids = [x.decode() if isinstance(x, bytes) else x for x in waiting]
     if not ids:
         return {"answered": 0}
     pipe = redis.pipeline()
     for rid in ids:
-        pipe.get(REQUEST_KEY + rid)
-        pipe.delete(REQUEST_KEY + rid)
+        pipe.get(SYNC_REQUEST_KEY + rid)
+        pipe.delete(SYNC_REQUEST_KEY + rid)
     raw = pipe.execute()[::2]
     now = time.time()
     live: list[tuple[str, list[str]]] = []
@@ -54,8 +43,8 @@ def score_pending(request_id: str | None = None, limit: int | None = None) -> di
     answers = _score(settings, [texts for _, texts in live])
     pipe = redis.pipeline()
     for (rid, _), answer in zip(live, answers):
-        pipe.rpush(RESULT_KEY + rid, json.dumps(answer))
-        pipe.expire(RESULT_KEY + rid, RESULT_TTL_S)
+        pipe.rpush(SYNC_RESULT_KEY + rid, json.dumps(answer))
+        pipe.expire(SYNC_RESULT_KEY + rid, SYNC_RESULT_TTL_S)
     pipe.execute()
     return {"answered": len(live), "texts": sum(len(t) for _, t in live)}
 

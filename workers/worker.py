@@ -1,12 +1,14 @@
 """The worker process (``vigie worker``): an rq ``SimpleWorker`` (no fork per job, so the model is loaded once per
 process and shared by every job) on the sync, score and explain queues by default, with rq's scheduler (retries with
-backoff) in a thread (never a forked child: ``start_scheduler``), a reconciler thread guarded by a Redis lock, and job-aware logging. ``--queues webhooks`` runs a
-model-free worker for outgoing callbacks.
+backoff) in a thread (never a forked child: ``start_scheduler``), a reconciler thread guarded by a Redis lock
+(core/reconcile.py), and job-aware logging. ``--queues webhooks`` runs a model-free worker for outgoing callbacks.
 
-Its Redis connection (``queue.connect_worker``) waits longer than rq's blocking dequeue, so an idle worker keeps
-listening. A model worker heartbeats into Vigie's own record (``queue.beat``) before every dequeue and at every job,
-only after its model is loaded: ``/readyz`` counts workers heard from within ``queue.WORKER_LIVE_S``
-(``queue.live_workers``), which survives Redis losing its data, unlike rq's registrations.
+The process builds its ``Services`` (settings, database, Redis) once; ``ServicesJob`` hands them to every job as its
+first argument. Its Redis connection (``core.connection.connect_worker``) waits longer than rq's blocking dequeue, so
+an idle worker keeps listening. A model worker heartbeats into Vigie's own record (``core.queues.beat``) before every
+dequeue and at every job, only after its model is loaded: ``/readyz`` counts workers heard from within
+``core.queues.WORKER_LIVE_S`` (``core.queues.live_workers``), which survives Redis losing its data, unlike rq's
+registrations.
 """
 from __future__ import annotations
 
@@ -16,38 +18,39 @@ import socket
 import threading
 import time
 import uuid
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, SimpleWorker, get_current_job
+from rq.job import Job
 from rq.registry import FailedJobRegistry
 from rq.scheduler import RQScheduler
 
-from service import queue
-from service.config import Settings
-from workers import jobs, runtime
+from core import logs, queues, reconcile
+from core.connection import connect_worker
+from core.services import Services, build
+from core.settings import Settings
+from workers import runtime
 
 log = logging.getLogger(__name__)
-
-# Sync scoring (Perspective, Coral) first, then batches, then the spans of flagged comments.
-DEFAULT_QUEUES = (queue.SYNC_QUEUE, queue.SCORE_QUEUE, queue.EXPLAIN_QUEUE)
-MODEL_QUEUES = frozenset({queue.SYNC_QUEUE, queue.SCORE_QUEUE, queue.EXPLAIN_QUEUE})
-ALL_QUEUES = (*DEFAULT_QUEUES, queue.WEBHOOK_QUEUE)
-QUEUE_ALIASES = {"sync": queue.SYNC_QUEUE, "score": queue.SCORE_QUEUE, "explain": queue.EXPLAIN_QUEUE,
-                 "webhooks": queue.WEBHOOK_QUEUE}
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(job)s]: %(message)s"
 
 
-def queue_names(names: Iterable[str] | None) -> list[str]:
-    """Full queue names from names or aliases (``sync``, ``score``, ``webhooks``), in priority order."""
-    out: list[str] = []
-    for name in names or DEFAULT_QUEUES:
-        for part in str(name).split(","):
-            part = part.strip()
-            if part:
-                full = QUEUE_ALIASES.get(part, part)
-                if full not in out:
-                    out.append(full)
-    return out or list(DEFAULT_QUEUES)
+class ServicesJob(Job):
+    """An rq job run with the worker's services: ``func(services, *args, **kwargs)``. ``bind`` makes the class a
+    worker uses (``services`` is set on it, once per worker)."""
+
+    services: Services | None = None
+
+    @classmethod
+    def bind(cls, services: Services) -> type[ServicesJob]:
+        return type("BoundServicesJob", (cls,), {"services": services})
+
+    def _execute(self) -> Any:  # rq calls it to run the function with the job's arguments
+        if self.services is None:
+            raise RuntimeError("a Vigie job runs in a worker built by workers.worker.build_worker")
+        return self.func(self.services, *self.args, **self.kwargs)
 
 
 class JobLogFilter(logging.Filter):
@@ -63,21 +66,17 @@ class JobLogFilter(logging.Filter):
 
 
 def configure_logging(level: str, fmt: str = "text") -> None:
-    """``VIGIE_LOG_LEVEL`` / ``VIGIE_LOG_FORMAT`` (service/logs.py), with the running job's id on every line."""
-    from service import logs
-
+    """``VIGIE_LOG_LEVEL`` / ``VIGIE_LOG_FORMAT`` (core/logs.py), with the running job's id on every line."""
     logs.configure(level, fmt, text_format=LOG_FORMAT, fields=("job",), filters=(JobLogFilter(),))
 
 
 def rq_log_level(level: str) -> str:
     """rq logs 3-4 INFO lines per job: shown only when VIGIE_LOG_LEVEL is DEBUG."""
-    from service import logs
-
     return "DEBUG" if logs.is_debug(level) else "WARNING"
 
 
-def worker_name(queues: Sequence[str]) -> str:
-    kind = "model" if MODEL_QUEUES.intersection(queues) else "webhooks"
+def worker_name(queue_names: Sequence[str]) -> str:
+    kind = "model" if queues.MODEL_QUEUES.intersection(queue_names) else "webhooks"
     return f"vigie-{kind}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
@@ -85,34 +84,43 @@ class VigieWorker(SimpleWorker):
     """rq's ``SimpleWorker`` (jobs run in this process, next to the loaded model) that also records, for model
     workers, that it is listening now."""
 
+    # rq backs off 1 s, 2 s, ... up to 60 s between dequeue attempts while Redis is unreachable: after a Redis restart
+    # that would leave comments waiting up to a minute. 5 s at most.
+    max_connection_wait_time = 5.0
+
     def heartbeat(self, timeout=None, pipeline=None):
         result = super().heartbeat(timeout, pipeline)
-        if MODEL_QUEUES.intersection(self.queue_names()):
-            queue.beat(self.connection, self.name)
+        if queues.MODEL_QUEUES.intersection(self.queue_names()):
+            queues.beat(self.connection, self.name)
         return result
 
     def register_death(self):
         try:
-            queue.forget(self.connection, self.name)
-        finally:
-            super().register_death()
+            queues.forget(self.connection, self.name)
+        except (RedisConnectionError, RedisTimeoutError):
+            log.debug("could not forget %s (Redis unreachable): its heartbeat record expires", self.name)
+        super().register_death()
 
 
-def build_worker(connection, queues: Sequence[str], name: str | None = None) -> SimpleWorker:
-    return VigieWorker([Queue(q, connection=connection) for q in queues], connection=connection,
-                       name=name or worker_name(queues), default_result_ttl=60, worker_ttl=queue.WORKER_TTL_S)
+def build_worker(services: Services, queue_names: Sequence[str], name: str | None = None) -> SimpleWorker:
+    connection = services.redis
+    return VigieWorker([Queue(q, connection=connection) for q in queue_names], connection=connection,
+                       name=name or worker_name(queue_names), default_result_ttl=queues.RESULT_TTL_S,
+                       worker_ttl=queues.WORKER_TTL_S, job_class=ServicesJob.bind(services))
 
 
-def start_reconciler(settings: Settings, stop: threading.Event) -> threading.Thread:
-    """Every ``reconcile_interval_s``, one worker (whichever takes the Redis lock) re-queues orphaned comments."""
+def start_reconciler(services: Services, stop: threading.Event) -> threading.Thread:
+    """Every ``reconcile_interval_s``, one worker (whichever takes the Redis lock) re-queues orphaned comments and
+    deliveries that were never queued."""
+    interval = services.settings.reconcile_interval_s
 
     def loop() -> None:
         while True:  # once at start (a restarted worker picks up what its predecessor left), then periodically
             try:
-                jobs.reconcile_if_due(settings.reconcile_interval_s)
+                reconcile.reconcile_if_due(services, interval)
             except Exception:
                 log.warning("reconciler run failed; will try again", exc_info=True)
-            if stop.wait(settings.reconcile_interval_s):
+            if stop.wait(interval):
                 return
 
     thread = threading.Thread(target=loop, name="vigie-reconciler", daemon=True)
@@ -124,13 +132,13 @@ SCHEDULER_INTERVAL_S = 1  # seconds; an int: rq passes interval + 60 to Redis as
 SCHEDULER_LOCK_RETRY_S = 15.0
 
 
-def start_scheduler(connection, queues: Sequence[str], stop: threading.Event) -> threading.Thread:
+def start_scheduler(connection, queue_names: Sequence[str], stop: threading.Event) -> threading.Thread:
     """rq's scheduler (job retries with back-off, delayed webhook deliveries) as a thread of this process rather
     than rq's forked child. A forked scheduler inherits the worker's open database connections (and its model's
     memory), and outlives a SIGKILLed worker as an orphan that keeps the dead worker's transaction open. A thread
     dies with its worker; the scheduler lock it held expires (rq: interval + 60 s) and another worker's thread
     takes it over. Redis errors are logged and retried, never fatal."""
-    scheduler = RQScheduler(list(queues), connection=connection, interval=SCHEDULER_INTERVAL_S,
+    scheduler = RQScheduler(list(queue_names), connection=connection, interval=SCHEDULER_INTERVAL_S,
                             logging_level=logging.getLogger("rq.scheduler").getEffectiveLevel())  # as configured
 
     def loop() -> None:
@@ -138,7 +146,7 @@ def start_scheduler(connection, queues: Sequence[str], stop: threading.Event) ->
         while not stop.is_set():
             try:
                 now = time.monotonic()
-                if scheduler.acquired_locks != set(queues) and now >= next_lock_try:
+                if scheduler.acquired_locks != set(queue_names) and now >= next_lock_try:
                     next_lock_try = now + SCHEDULER_LOCK_RETRY_S
                     if scheduler.acquire_locks():
                         scheduler.register_birth()
@@ -160,53 +168,88 @@ def start_scheduler(connection, queues: Sequence[str], stop: threading.Event) ->
     return thread
 
 
-def run(settings: Settings, queues: Iterable[str] | None = None, burst: bool = False,
-        with_scheduler: bool = True, reconcile: bool = True) -> bool:
-    """Run a worker until stopped (or, with ``burst``, until its queues are empty)."""
-    names = queue_names(queues)
-    connection = queue.connect_worker(settings)
-    jobs.use(settings, redis=connection)
-    if MODEL_QUEUES.intersection(names):
+def start_alive_beat(services: Services, current: dict[str, str], stop: threading.Event) -> threading.Thread:
+    """Every ``queues.ALIVE_BEAT_S``, record that this process (its current rq worker name) is alive, whatever its
+    work loop is doing: the reconciler re-queues the ids held by a worker that stopped beating."""
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                queues.beat_alive(services.redis, current["name"])
+            except Exception:
+                log.debug("alive beat failed (Redis unreachable?)", exc_info=True)
+            stop.wait(queues.ALIVE_BEAT_S)
+
+    thread = threading.Thread(target=loop, name="vigie-alive", daemon=True)
+    thread.start()
+    return thread
+
+
+RESTART_WAIT_MAX_S = 30
+
+
+def run(settings: Settings, queue_names: Iterable[str] | None = None, burst: bool = False,
+        with_scheduler: bool = True, reconcile_periodically: bool = True) -> bool:
+    """Run a worker until stopped (or, with ``burst``, until its queues are empty). rq's work loop quits on an
+    error it does not handle (Redis restarting under a job, a Redis timeout): this process then starts a fresh one
+    (a new worker name, back-off 1 s to 30 s) instead of exiting, so a Redis blip never needs a human."""
+    names = queues.queue_names(queue_names)
+    services = build(settings, redis=connect_worker(settings))
+    if queues.MODEL_QUEUES.intersection(names):
         started = time.monotonic()
-        scorer = runtime.get_scorer(settings)  # load before registering: a registered worker is ready to score
+        scorer = runtime.get_scorer(settings)  # load before the first heartbeat: a live worker is ready to score
         scorer.predict(["Merci pour cet article."])  # the first forward pass is slow: not on a caller's clock
         log.info("model loaded in %.1f s; listening on %s", time.monotonic() - started, ", ".join(names))
     else:
         log.info("listening on %s (no model)", ", ".join(names))
     stop = threading.Event()
-    if reconcile and not burst:
-        start_reconciler(settings, stop)
+    current = {"name": worker_name(names)}
+    if reconcile_periodically and not burst:
+        start_reconciler(services, stop)
+        start_alive_beat(services, current, stop)
     if with_scheduler and not burst:
-        start_scheduler(connection, names, stop)
+        start_scheduler(services.redis, names, stop)
+    wait = 1.0
     try:
-        worker = build_worker(connection, names)
-        return worker.work(burst=burst, with_scheduler=False, logging_level=rq_log_level(settings.log_level),
-                           log_format=LOG_FORMAT)
+        while True:
+            worker = build_worker(services, names, name=current["name"])
+            started = time.monotonic()
+            try:
+                worked = worker.work(burst=burst, with_scheduler=False, logging_level=rq_log_level(settings.log_level),
+                                     log_format=LOG_FORMAT)
+            except (RedisConnectionError, RedisTimeoutError):  # e.g. in rq's teardown while Redis is away
+                log.warning("the work loop stopped: Redis unreachable", exc_info=True)
+                worked = False
+            if burst or worker._stop_requested:  # rq's flag for a requested (warm) shutdown
+                return worked
+            if time.monotonic() - started > 60:
+                wait = 1.0
+            log.warning("the work loop stopped on an error; listening again in %.0f s", wait)
+            time.sleep(wait)
+            if worker._stop_requested:
+                return worked
+            wait = min(wait * 2, RESTART_WAIT_MAX_S)
+            current["name"] = worker_name(names)  # rq refuses a name whose registration may still stand
     finally:
         stop.set()
 
 
-def run_burst(connection, queues: Iterable[str] | None = None, raise_failures: bool = True) -> int:
-    """Run every queued job in this process until the queues are empty (tests, ``vigie reconcile --now``).
-    Jobs use whatever ``workers.jobs.use`` and ``workers.runtime.set_scorer`` installed. Returns the number of
-    failed jobs; with ``raise_failures`` a job failure raises with the job's traceback."""
-    names = queue_names(queues)
+def run_burst(services: Services, queue_names: Iterable[str] | None = None, raise_failures: bool = True) -> int:
+    """Run every queued job in this process with ``services`` until the queues are empty (tests, and
+    ``vigie worker --burst``). The model is the one ``workers.runtime`` holds. Returns the number of failed jobs;
+    with ``raise_failures`` a job failure raises with the job's traceback."""
+    connection = services.redis
+    names = queues.queue_names(queue_names)
     registries = [FailedJobRegistry(name, connection=connection) for name in names]
     before = {job_id for r in registries for job_id in r.get_job_ids()}
-    worker = build_worker(connection, names, name=f"vigie-burst-{uuid.uuid4().hex[:8]}")
+    worker = build_worker(services, names, name=f"vigie-burst-{uuid.uuid4().hex[:8]}")
     worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
     failed = [job_id for r in registries for job_id in r.get_job_ids() if job_id not in before]
     if failed and raise_failures:
-        from rq.job import Job
-
         details = []
         for job_id in failed:
             job = Job.fetch(job_id, connection=connection)
-            details.append(f"{job.func_name}({job_id}):\n{job.latest_result().exc_string if job.latest_result() else ''}")
+            result = job.latest_result()
+            details.append(f"{job.func_name}({job_id}):\n{result.exc_string if result else ''}")
         raise RuntimeError("job(s) failed in burst run:\n" + "\n".join(details))
     return len(failed)
-
-
-def live_model_workers(connection) -> list[str]:
-    """Names of model workers listening now (Vigie's heartbeat record; see ``queue.live_workers``)."""
-    return queue.live_workers(connection)

@@ -9,13 +9,13 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from service import keys as site_keys
+from core import keys as site_keys
 from service.accounts import ROLES, create_user
 from service.context import db_session, vigie
-from service.dashboard import ID, bp
+from service.dashboard.blueprint import ID, bp
 from service.dashboard.site_settings import describe_changes, lexicon_dir, lexicons, parse_form
-from service.storage.models import ApiKey, AuditEntry, Site, User, utcnow
-from workers.policy import LABELS, merged
+from core.storage.models import ApiKey, AuditEntry, Site, User, utcnow
+from core.policy import LABELS, merged
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 

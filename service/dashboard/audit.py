@@ -9,8 +9,8 @@ from flask import abort, render_template, request
 from sqlalchemy import select
 
 from service.context import db_session
-from service.dashboard import bp, is_row_id
-from service.storage.models import Actor, AuditEntry, Site
+from service.dashboard.blueprint import bp, is_row_id
+from core.storage.models import Actor, AuditEntry, Site
 
 PAGE_SIZE = 50
 ACTIONS = ("approved", "flagged", "rejected", "pending", "undo", "settings", "key_created", "key_revoked",

@@ -10,20 +10,20 @@ from flask import flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 from redis.exceptions import RedisError
 
+from core.queues import LOGIN_FAILURES_PREFIX, LOGIN_FAILURES_TTL_S
 from service.accounts import authenticate
 from service.context import db_session, vigie
-from service.dashboard import bp
+from service.dashboard.blueprint import bp
 from service.security import SessionUser
 
 
 log = logging.getLogger(__name__)
 MAX_FAILURES = 10
-FAILURE_WINDOW_S = 15 * 60
 
 
 def _failure_key(username: str) -> str:
     who = hashlib.sha256(f"{request.remote_addr}|{username.strip().lower()}".encode()).hexdigest()[:32]
-    return f"vigie:login-failures:{who}"
+    return f"{LOGIN_FAILURES_PREFIX}{who}"
 
 
 def _too_many_failures(username: str) -> bool:
@@ -37,7 +37,7 @@ def _record_failure(username: str) -> None:
     try:
         pipe = vigie().redis.pipeline()
         pipe.incr(_failure_key(username))
-        pipe.expire(_failure_key(username), FAILURE_WINDOW_S)
+        pipe.expire(_failure_key(username), LOGIN_FAILURES_TTL_S)
         pipe.execute()
     except RedisError:
         log.warning("could not record a failed login (Redis)", exc_info=True)

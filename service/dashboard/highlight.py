@@ -4,7 +4,7 @@ every segment is escaped with markupsafe before it is wrapped, so no comment can
 Two kinds of marks:
 
 * ``word``: word-list hits, from the reasons of kind ``"word"`` of the automatic decision's audit entry
-  (``workers/policy.py`` records the character span of each hit in the original text);
+  (``core/policy.py`` records the character span of each hit in the original text);
 * ``model``: the spans ``Scorer.explain`` stored in ``ModelResult.spans`` (the words whose removal lowers the
   toxicity score most, with that drop as ``weight``); spans weighing less than half the strongest one are
   ``model-weak`` (drawn lighter).

@@ -15,9 +15,9 @@ from urllib.parse import urlencode
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from service.dashboard import is_row_id
-from service.storage.models import AuditEntry, Comment, ModelResult
-from workers.policy import LABELS
+from service.dashboard.blueprint import is_row_id
+from core.storage.models import AuditEntry, Comment, ModelResult
+from core.vocabulary import LABELS
 
 TABS = ("flagged", "pending", "approved", "rejected", "all")
 SORTS = ("score", "time")

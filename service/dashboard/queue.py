@@ -1,7 +1,7 @@
 """The moderation queue: pages, card fragments for infinite scrolling, the detail panel, and the moderator
 actions (approve, reject with an optional reason, bulk, undo) answered in JSON so the page never reloads.
 
-Every status change goes through ``service.moderation.record_decision`` (actor ``moderator``), so the audit log
+Every status change goes through ``core.decisions.record_decision`` (actor ``moderator``), so the audit log
 and the outgoing webhooks see it."""
 from __future__ import annotations
 
@@ -17,17 +17,18 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
+from core.decisions import record_decision
+from core.queues import UNDO_PREFIX, UNDO_TTL_S
+from core.storage.models import Comment, Site
+from core.vocabulary import Actor, moderator_reason
 from service.context import db_session, vigie
-from service.dashboard import ID, MAX_ID, bp
+from service.dashboard.blueprint import ID, MAX_ID, bp
 from service.dashboard.queries import (BadFilter, QueueFilters, author_history, comment_history, parents_of,
                                        queue_page, tab_counts, automatic_decisions)
 from service.errors import error_response, validation_message
-from service.moderation import record_decision
-from service.storage.models import Comment, Site
 
 log = logging.getLogger(__name__)
 UNDO_DEPTH = 10
-UNDO_TTL_S = 24 * 3600
 MAX_BULK = 200
 
 
@@ -115,7 +116,7 @@ def _counts_for(query: str) -> dict[str, int] | None:
 
 
 def _undo_key() -> str:
-    return f"vigie:undo:{current_user.id}"
+    return f"{UNDO_PREFIX}{current_user.id}"
 
 
 def _push_undo(changes: list[list]) -> bool:
@@ -167,13 +168,13 @@ def decide():
                 return error_response(400, "invalid_request",
                                       f"reason: not one of the reject reasons of site {comment.site.slug}")
     changes = []
-    redis = vigie().redis
+    services = vigie()
     for comment in comments:
         if comment.status == body.status:
             continue
         changes.append([comment.id, comment.status, body.status])
-        record_decision(s, comment, body.status, actor="moderator", actor_name=current_user.username,
-                        reasons=[{"kind": "reason", "text": reason}] if reason else [], note=reason, redis=redis)
+        record_decision(s, comment, body.status, actor=Actor.moderator.value, actor_name=current_user.username,
+                        reasons=[moderator_reason(reason)] if reason else [], note=reason, services=services)
     s.commit()
     if changes:
         _push_undo(changes)
@@ -192,15 +193,15 @@ def undo():
     if not changes:
         return error_response(409, "nothing_to_undo", "There is no action of yours to undo.")
     s = db_session()
-    redis = vigie().redis
+    services = vigie()
     undone, skipped = [], []
     for comment_id, status_from, status_to in changes:
         comment = s.get(Comment, comment_id)
         if comment is None or comment.status != status_to:
             skipped.append(comment_id)
             continue
-        record_decision(s, comment, status_from, actor="moderator", actor_name=current_user.username,
-                        action="undo", note=f"undo of {status_to}", redis=redis)
+        record_decision(s, comment, status_from, actor=Actor.moderator.value, actor_name=current_user.username,
+                        action="undo", note=f"undo of {status_to}", services=services)
         undone.append(comment_id)
     s.commit()
     query = (request.get_json(silent=True) or {}).get("query", "")

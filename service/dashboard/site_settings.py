@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from service.dashboard.highlight import safe_url
-from workers.policy import LABELS, merged
-from workers.wordlists import normalize_term
+from core.policy import LABELS, merged
+from core.wordlists import normalize_term
 
 MAX_TERMS = 20_000
 MAX_TERM_CHARS = 100

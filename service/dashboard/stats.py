@@ -10,9 +10,9 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from service.context import db_session
-from service.dashboard import bp, is_row_id
-from service.storage.models import AuditEntry, Comment, ModelResult, Site
-from workers.policy import LABELS
+from service.dashboard.blueprint import bp, is_row_id
+from core.storage.models import AuditEntry, Comment, ModelResult, Site
+from core.vocabulary import LABELS
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 BUCKETS = 10

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint
 
 from service.dashboard.highlight import highlight, safe_url
-from workers.policy import LABELS
+from core.vocabulary import LABELS
 
 LABEL_NAMES = {"toxicity": "Toxicity", "severe_toxicity": "Severe toxicity", "obscene": "Obscene",
                "threat": "Threat", "insult": "Insult", "identity_attack": "Identity attack"}
@@ -41,7 +41,7 @@ def reason_text(reason: Any) -> str:
             return label
     if kind == "word":
         return f"{reason.get('list', 'word')} word “{reason.get('term', '')}”"
-    if kind == "reason":
+    if kind == "reason":  # a moderator's reason (core.vocabulary.moderator_reason)
         return str(reason.get("text", ""))
     return ", ".join(f"{k}: {v}" for k, v in reason.items())
 

@@ -14,39 +14,27 @@ All secrets verify incoming signatures (webhooks, Coral); the first ("primary") 
 from __future__ import annotations
 
 from flask import Blueprint, Flask, jsonify, request
+from flask_login import current_user
 
+from core.keys import new_signing_secret
+from core.storage.models import Site
+from core.vocabulary import DELIVERY_STATES
+from service.apikey import key_site
 from service.context import db_session, vigie
-from service.errors import ApiError
+from service.errors import ApiError, parse_json
 from service.integrations import deliveries
-from service.keys import new_signing_secret, site_for_key
-from service.storage.models import Site
 
 bp = Blueprint("integrations_admin", __name__)
 MAX_SECRETS = 5
 
 
-def _key_site() -> Site | None:
-    header = request.headers.get("Authorization", "")
-    if not header.startswith("Bearer "):
-        return None
-    site = site_for_key(db_session(), header[len("Bearer "):].strip())
-    if site is None:
-        raise ApiError(401, "invalid_api_key", "API key not valid")
-    return site
-
-
 def _scope() -> int | None:
     """The site id a request may see (None: all sites, for a logged-in admin), or 401."""
-    site = _key_site()
+    site = key_site()
     if site is not None:
         return site.id
-    try:
-        from flask_login import current_user
-
-        if current_user.is_authenticated and getattr(current_user, "is_admin", False):
-            return None
-    except Exception:  # no login manager in this app
-        pass
+    if current_user.is_authenticated and getattr(current_user, "is_admin", False):
+        return None
     raise ApiError(401, "unauthorized", "send a site API key (Authorization: Bearer ...) or log in as an admin")
 
 
@@ -55,8 +43,8 @@ def _scope() -> int | None:
 def list_deliveries():
     site_id = _scope()
     state = request.args.get("state") or None
-    if state is not None and state not in deliveries.STATES:
-        raise ApiError(400, "invalid_request", f"state: one of {', '.join(deliveries.STATES)}")
+    if state is not None and state not in DELIVERY_STATES:
+        raise ApiError(400, "invalid_request", f"state: one of {', '.join(DELIVERY_STATES)}")
     try:
         limit = int(request.args.get("limit", 50))
         before = int(request.args["before"]) if request.args.get("before") else None
@@ -75,7 +63,7 @@ def show_delivery(delivery_id: int):
 
 @bp.post("/api/v1/webhook-deliveries/<int:delivery_id>/resend")
 def resend_delivery(delivery_id: int):
-    found = deliveries.resend(db_session(), vigie().redis, delivery_id, _scope())
+    found = deliveries.resend(db_session(), vigie(), delivery_id, _scope())
     if found is None:
         raise ApiError(404, "not_found", f"no delivery {delivery_id}")
     return jsonify(found), 202
@@ -83,7 +71,7 @@ def resend_delivery(delivery_id: int):
 
 # ------------------------------------------------------------------------------------------ signing secrets
 def _secret_site() -> Site:
-    site = _key_site()
+    site = key_site()
     if site is None:
         raise ApiError(401, "unauthorized", "send the site's API key (Authorization: Bearer ...)")
     return site
@@ -105,8 +93,8 @@ def list_secrets():
 @bp.post("/api/v1/signing-secrets")
 def add_secret():
     site = _secret_site()
-    body = request.get_json(silent=True)
-    body = {} if body is None and not request.get_data() else body
+    raw = request.get_data()
+    body = parse_json(raw) if raw.strip() else {}
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "body: expected a JSON object")
     secret = body.get("secret")

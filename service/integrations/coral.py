@@ -13,12 +13,13 @@ from flask import Blueprint, Flask, Response, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from core import signing
+from core.decisions import decide_scored
+from core.ingest import CommentIn, check_text, schedule, store
+from core.storage.models import Site
 from service.context import db_session, vigie
-from service.errors import ApiError, parse_json_body
-from service.ingest import CommentIn, schedule, store
-from service.integrations import signing, sync
-from service.integrations.recording import decide_scored, valid_text
-from service.storage.models import Site
+from service.errors import ApiError, parse_json
+from service.integrations import sync
 
 bp = Blueprint("coral", __name__)
 
@@ -108,12 +109,12 @@ def _moderate(site: Site | None):
     started = time.perf_counter()
     raw = request.get_data(cache=False)
     site = _verify(site, raw)
-    req = parse_json_body(raw, ExternalModerationRequest)
+    req = parse_json(raw, ExternalModerationRequest)
     settings = vigie().settings
     text = req.comment.body
     if len(text) > settings.max_text_chars:
         raise ApiError(400, "invalid_request", f"comment.body: longer than {settings.max_text_chars} characters")
-    if not text.strip() or not valid_text(text):
+    if check_text(text) is not None:
         raise ApiError(400, "invalid_request", "comment.body: empty or holds NUL / unpaired surrogates")
     session = db_session()
     # An edit is a new text to moderate: only a new comment's id (if Coral sends one) makes retries idempotent.
@@ -123,17 +124,17 @@ def _moderate(site: Site | None):
     comment, created = store(session, site, [item], source="coral")[0]
     if not created and comment.status != "pending":  # Coral retried a comment Vigie already decided
         return jsonify(coral_response(site, comment.status, []))
-    redis = vigie().redis
+    services = vigie()
     budget_ms = settings.coral_timeout_ms - int((time.perf_counter() - started) * 1000)
     try:
         if budget_ms <= 0:
             raise sync.SyncUnavailable("no time left")
-        result = sync.score(redis, [text], budget_ms)
+        result = sync.score(services.redis, [text], budget_ms)
     except sync.SyncUnavailable:
-        schedule(redis, [comment.id])  # decided later by the queue; Coral keeps its own decision for now
+        schedule(services, [comment.id])  # decided later by the queue; Coral keeps its own decision for now
         return Response(status=204)
     decision = decide_scored(session, site, comment, result.scores[0], result.model, result.version,
-                             result.threshold, (time.perf_counter() - started) * 1000, redis=redis)
+                             result.threshold, (time.perf_counter() - started) * 1000, services)
     return jsonify(coral_response(site, decision.status, decision.reasons))
 
 

@@ -4,22 +4,21 @@ Functions (for the dashboard and the CLI)::
 
     list_deliveries(session, site_id=None, state=None, limit=50, before_id=None) -> list[dict]
     get_delivery(session, delivery_id, site_id=None) -> dict | None
-    resend(session, redis, delivery_id, site_id=None) -> dict | None      # queues a fresh series of attempts
-    requeue_pending(session, redis, older_than_s=600) -> int             # rows whose job was never queued
+    resend(session, services, delivery_id, site_id=None) -> dict | None   # queues a fresh series of attempts
 
-The JSON API over them is in ``service.integrations.admin``.
+The JSON API over them is in ``service.integrations.admin``. Deliveries whose job was never queued (Redis was down)
+are queued by the workers' reconciler (``core.reconcile``), not by an admin.
 """
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.storage.models import DeliveryAttempt, WebhookDelivery, utcnow
-
-STATES = ("pending", "delivered", "failed")
+from core import outbox
+from core.services import Services
+from core.storage.models import DeliveryAttempt, WebhookDelivery, utcnow
 
 
 def _attempt_dict(a: DeliveryAttempt) -> dict[str, Any]:
@@ -72,26 +71,13 @@ def get_delivery(session: Session, delivery_id: int, site_id: int | None = None)
     return None if delivery is None else _delivery_dict(delivery, _attempts(session, [delivery.id])[delivery.id])
 
 
-def resend(session: Session, redis, delivery_id: int, site_id: int | None = None) -> dict[str, Any] | None:
+def resend(session: Session, services: Services, delivery_id: int, site_id: int | None = None) -> dict[str, Any] | None:
     """Queue a fresh series of attempts (with the full retry schedule) for a delivery in any state. Commits."""
-    from workers.delivery import enqueue
-
     delivery = _get(session, delivery_id, site_id)
     if delivery is None:
         return None
     delivery.state, delivery.next_attempt_at = "pending", utcnow()
     session.commit()
-    enqueue(redis, delivery.id)
+    settings = services.settings
+    outbox.enqueue(services.redis, delivery.id, settings.webhook_retry_intervals, settings.webhook_timeout_s)
     return get_delivery(session, delivery.id)
-
-
-def requeue_pending(session: Session, redis, older_than_s: int = 600) -> int:
-    """Queue pending deliveries that were never attempted (Redis was down when their decision committed)."""
-    from workers.delivery import enqueue
-
-    cutoff = utcnow() - timedelta(seconds=older_than_s)
-    ids = list(session.scalars(select(WebhookDelivery.id).where(
-        WebhookDelivery.state == "pending", WebhookDelivery.attempts == 0, WebhookDelivery.created_at <= cutoff)))
-    for delivery_id in ids:
-        enqueue(redis, delivery_id)
-    return len(ids)

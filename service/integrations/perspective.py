@@ -3,21 +3,21 @@ with ``?key=API_KEY``, following Perspective's public request and response forma
 one base URL. Errors are Google-style ``{"error": {"code", "message", "status"}}``. See docs/integrations.md."""
 from __future__ import annotations
 
-import json
 import re
 import time
 from typing import Any
 
 from flask import Blueprint, Flask, jsonify, request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from werkzeug.exceptions import HTTPException
 
+from core.decisions import decide_scored
+from core.ingest import CommentIn, check_text, store
+from core.keys import site_for_key
+from core.storage.models import ScoreLabel, Site
 from service.context import db_session, vigie
-from service.ingest import CommentIn, store
+from service.errors import ApiError, parse_json
 from service.integrations import sync
-from service.integrations.recording import decide_scored, valid_text
-from service.keys import site_for_key
-from service.storage.models import ScoreLabel, Site
 
 bp = Blueprint("perspective", __name__)
 
@@ -115,22 +115,20 @@ def _site() -> Site:
 
 
 def _parse(schema: type[BaseModel]) -> Any:
-    raw = request.get_data(cache=False)
+    """The body through the one JSON parser (service.errors.parse_json), its errors in Perspective's words."""
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise PerspectiveError(400, "Invalid JSON payload received.") from None
-    if not isinstance(body, dict):
-        raise PerspectiveError(400, "Invalid JSON payload received. Expected an object.")
-    try:
-        return schema.model_validate(body)
-    except ValidationError as exc:
-        err = exc.errors(include_url=False, include_input=False)[0]
-        field = ".".join(str(p) for p in err.get("loc", ())) or "body"
-        if err.get("type") == "extra_forbidden":
+        return parse_json(request.get_data(cache=False), schema)
+    except ApiError as exc:
+        field = exc.extra.get("field", "body")
+        if exc.code == "invalid_json":
+            raise PerspectiveError(400, "Invalid JSON payload received.") from None
+        if exc.code == "unknown_field":
             raise PerspectiveError(400, f'Invalid JSON payload received. Unknown name "{field}": '
                                         "Cannot find field.") from None
-        raise PerspectiveError(400, f"Invalid value at '{field}': {err.get('msg', 'invalid')}") from None
+        details = exc.extra.get("details")
+        if not details:  # not a JSON object
+            raise PerspectiveError(400, "Invalid JSON payload received. Expected an object.") from None
+        raise PerspectiveError(400, f"Invalid value at '{field}': {details[0]['message']}") from None
 
 
 def _text(entry: TextEntry) -> str:
@@ -139,7 +137,7 @@ def _text(entry: TextEntry) -> str:
         raise PerspectiveError(400, "Comment must be non-empty.")
     if len(text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:
         raise PerspectiveError(400, "Comment text too long.")
-    if not valid_text(text):
+    if check_text(text) is not None:
         raise PerspectiveError(400, "Comment text contains invalid characters (NUL or unpaired surrogates).")
     return text
 
@@ -240,7 +238,7 @@ def _store_analyzed(site: Site, text: str, languages: list[str], client_token: s
     item = CommentIn(text=text, language=languages[0][:16] if languages else None)
     comment, _ = store(session, site, [item], source="perspective")[0]
     decide_scored(session, site, comment, summary, result.model, result.version, result.threshold, latency_ms,
-                  redis=vigie().redis)
+                  vigie())
 
 
 @bp.post("/v1alpha1/comments:suggestscore")

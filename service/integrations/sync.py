@@ -22,14 +22,18 @@ from dataclasses import dataclass
 
 from rq import Queue
 
-from service.queue import SYNC_QUEUE
+from core.queues import (
+    SYNC_FAILURE_TTL_S,
+    SYNC_JOB,
+    SYNC_JOB_RESULT_TTL_S,
+    SYNC_JOB_TIMEOUT_S,
+    SYNC_PENDING_LIST,
+    SYNC_QUEUE,
+    SYNC_REQUEST_KEY,
+    SYNC_RESULT_KEY,
+)
 
 log = logging.getLogger(__name__)
-JOB_FUNC = "workers.sync_jobs.score_pending"
-PENDING_LIST = "vigie:sync:pending"
-REQUEST_KEY = "vigie:sync:req:"
-RESULT_KEY = "vigie:sync:res:"
-RESULT_TTL_S = 30
 
 
 class SyncUnavailable(Exception):
@@ -50,16 +54,17 @@ def score(redis, texts: list[str], timeout_ms: int) -> SyncScores:
     """Score ``texts`` on a worker within ``timeout_ms``. Raises SyncUnavailable."""
     request_id = uuid.uuid4().hex
     deadline = time.time() + timeout_ms / 1000
-    request_key, result_key = REQUEST_KEY + request_id, RESULT_KEY + request_id
+    request_key, result_key = SYNC_REQUEST_KEY + request_id, SYNC_RESULT_KEY + request_id
     queue = Queue(SYNC_QUEUE, connection=redis)
     job = None
     try:
         pipe = redis.pipeline()
         pipe.set(request_key, json.dumps({"texts": list(texts), "deadline": deadline}), px=timeout_ms + 1000)
-        pipe.rpush(PENDING_LIST, request_id)
+        pipe.rpush(SYNC_PENDING_LIST, request_id)
         pipe.execute()
-        job = queue.enqueue(JOB_FUNC, request_id, ttl=max(1, math.ceil(timeout_ms / 1000)), result_ttl=0,
-                            failure_ttl=300, job_timeout=60)
+        job = queue.enqueue(SYNC_JOB, request_id, ttl=max(1, math.ceil(timeout_ms / 1000)),
+                            result_ttl=SYNC_JOB_RESULT_TTL_S, failure_ttl=SYNC_FAILURE_TTL_S,
+                            job_timeout=SYNC_JOB_TIMEOUT_S)
         # Wait in slices of half the client's socket timeout (a longer block would read as a hung Redis).
         slice_s = (redis.connection_pool.connection_kwargs.get("socket_timeout") or 5.0) / 2
         answer, remaining = None, deadline - time.time()
@@ -88,9 +93,9 @@ def _withdraw(redis, queue: Queue, job, request_id: str, answered: bool = False)
     try:
         pipe = redis.pipeline()
         if not answered:
-            pipe.delete(REQUEST_KEY + request_id)
-            pipe.lrem(PENDING_LIST, 0, request_id)
-        pipe.delete(RESULT_KEY + request_id)
+            pipe.delete(SYNC_REQUEST_KEY + request_id)
+            pipe.lrem(SYNC_PENDING_LIST, 0, request_id)
+        pipe.delete(SYNC_RESULT_KEY + request_id)
         if job is not None:
             pipe.lrem(queue.key, 0, job.id)
         removed = pipe.execute()[-1] if job is not None else 0

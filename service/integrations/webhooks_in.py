@@ -1,6 +1,6 @@
 """Generic signed webhook for any comment system: ``POST /webhooks/<site-slug>``.
 
-The body is one comment in the REST API's shape (``service.ingest.CommentIn``: ``text``, ``external_id``,
+The body is one comment in the REST API's shape (``core.ingest.CommentIn``: ``text``, ``external_id``,
 ``author_id``, ``author_name``, ``thread_id``, ``thread_url``, ``parent_id``, ``language``), signed with
 ``X-Vigie-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "t.body">`` (see ``signing``). A stale timestamp, a
 wrong signature or a replayed request (same timestamp and signature seen in the last 5 minutes) is refused with
@@ -8,16 +8,14 @@ wrong signature or a replayed request (same timestamp and signature seen in the 
 answer is 202 like the REST API's."""
 from __future__ import annotations
 
-
 from flask import Blueprint, Flask, jsonify, request
 from sqlalchemy import select
 
+from core import signing
+from core.ingest import CommentIn, check_text, schedule, store
+from core.storage.models import Site
 from service.context import db_session, vigie
-from service.errors import ApiError, parse_json_body
-from service.ingest import CommentIn, check_text, schedule, store
-from service.integrations import signing
-from service.integrations.recording import valid_text
-from service.storage.models import Site
+from service.errors import ApiError, parse_json
 
 bp = Blueprint("webhooks_in", __name__)
 
@@ -44,21 +42,16 @@ def _verified_site(slug: str, body: bytes) -> Site:
 def receive(slug: str):
     body = request.get_data(cache=False)
     site = _verified_site(slug, body)
-    item = parse_json_body(body, CommentIn)
+    item = parse_json(body, CommentIn)
     problem = check_text(item.text, vigie().settings.max_text_chars)
-    if problem is None and not valid_text(item.text):
-        problem = "text: must not contain unpaired surrogates"
     if problem:
         raise ApiError(400, "invalid_request", problem)
     comment, created = store(db_session(), site, [item], source="webhook")[0]
     if created:
-        schedule(vigie().redis, [comment.id])
+        schedule(vigie(), [comment.id])
     return jsonify({"id": comment.id, "external_id": comment.external_id, "status": comment.status,
                     "created": created}), 202
 
 
 def init_app(app: Flask) -> None:
-    from service.integrations import admin
-
     app.register_blueprint(bp)
-    admin.init_app(app)  # the integrations' JSON admin API (deliveries, signing secrets) comes with this surface

@@ -13,14 +13,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from core import vocabulary
+from core.settings import Settings
+
 DEFAULT_NAME = "vigie-fr-toxicity"
 MODEL_VERSION = "2026.11.1"
 DEFAULT_ARTIFACT = Path(__file__).parent / "default"
-LABELS = ["toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack"]
+LABELS = list(vocabulary.LABELS)  # the model's output head, in order (a list, as in the artifact's config.json)
 
 
 def default_model_name() -> str:
-    return os.environ.get("VIGIE_MODEL") or DEFAULT_NAME
+    """``VIGIE_MODEL`` (core.settings), else the built-in default."""
+    return Settings().model or DEFAULT_NAME
 
 
 def load(name_or_path: str | None = None, device: str = "cpu", quantize: str | None = None,
@@ -30,8 +34,8 @@ def load(name_or_path: str | None = None, device: str = "cpu", quantize: str | N
     ``name_or_path``: ``"vigie-fr-toxicity"``/``"default"`` (built-in; builds the base encoder in the
     cache on first use), a Vigie artifact folder, or a Hugging Face model id/path.
     ``quantize="int8"``: torch dynamic int8 quantization (CPU). ``threads``: torch intra-op threads.
-    ``cache_dir``: where the base encoder is built (default ``VIGIE_MODEL_CACHE``, else
-    ``$VIGIE_DATA_DIR/models``, else ``./var/models``).
+    ``cache_dir``: where the base encoder is built (default: the settings' model cache, ``VIGIE_MODEL_CACHE``,
+    else ``$VIGIE_DATA_DIR/models``, else ``./var/models``).
     """
     from .scorer import HFScorer, VigieScorer
 

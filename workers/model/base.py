@@ -41,6 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.settings import Settings
+
 Q4_FILE = "e5-small-q4.bin"
 Q4_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
 TEMPLATE_SHA256 = "eec64d2fb2ad04de471bf7dd9176d5b8bc1ace5f6fe59e312802b0cf515234a2"
@@ -60,12 +62,8 @@ class BaseModelError(RuntimeError):
 
 
 def default_cache_dir() -> Path:
-    """``VIGIE_MODEL_CACHE``, else ``$VIGIE_DATA_DIR/models``, else ``./var/models``."""
-    if os.environ.get("VIGIE_MODEL_CACHE"):
-        return Path(os.environ["VIGIE_MODEL_CACHE"])
-    if os.environ.get("VIGIE_DATA_DIR"):
-        return Path(os.environ["VIGIE_DATA_DIR"]) / "models"
-    return Path("var") / "models"
+    """The settings' model cache: ``VIGIE_MODEL_CACHE``, else ``$VIGIE_DATA_DIR/models``, else ``./var/models``."""
+    return Settings().resolved_model_cache
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -232,7 +230,7 @@ def q4_state_dict(q: Q4File, word_rows: np.ndarray | None = None) -> dict[str, n
     """Dequantized float32 state dict in BertModel names.
 
     ``word_rows`` (optional) keeps only those rows of the word-embedding matrix, in that
-    order (used to make a compact copy of the encoder for a remote GPU run).
+    order (a smaller copy of the encoder).
     """
     c = q.config
     H = c["hidden"]

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-LABELS = ["toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack"]
+from workers.model import LABELS  # one definition: core.vocabulary
 NAN = float("nan")
 
 FRENCH_FILES = ["toxifrench_forum_500.csv", "mlma_fr.csv", "ftr_racism.csv", "jigsaw_fr_mt.csv"]
 MULTILINGUAL_FILES = ["toxic_spans_en.csv", "davidson_en.csv", "germeval2018_de.csv", "gahd_de.csv",
-                      "convabuse_en.csv"]
+                      "convabuse_en.csv", "ro_offense_ro.csv", "toldbr_pt.csv", "reddit_br_toxicity_pt.csv"]
 FORUM_FILE = "toxifrench_forum_500.csv"
 DEV_PERCENT = {FORUM_FILE: 50, "mlma_fr.csv": 15, "ftr_racism.csv": 15, "jigsaw_fr_mt.csv": 15}
 
@@ -72,6 +72,14 @@ def map_labels(source: str, row: dict) -> list:
             y["insult"] = 1.0
         elif fine == "PROFANITY":
             y["obscene"] = 1.0
+    elif source == "ro_offense_ro.csv":
+        y.update(toxicity=_f(row["label"]), insult=_f(row["insult"]), obscene=_f(row["profanity"]))
+    elif source == "toldbr_pt.csv":
+        # per-category flag counts (0-3): a category is on when at least 2 of 3 annotators flagged it
+        def on(k):
+            return 1.0 if float(row.get(k) or 0) >= 2 else 0.0
+        y.update(toxicity=_f(row["label"]), insult=on("insult"), obscene=on("obscene"),
+                 identity_attack=max(on("homophobia"), on("racism"), on("misogyny"), on("xenophobia")))
     elif source == "gahd_de.csv":
         y.update(toxicity=_f(row["label"]), identity_attack=_f(row["label"]))
     else:

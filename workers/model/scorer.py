@@ -96,17 +96,29 @@ class Scorer:
         np.maximum.at(out, np.asarray(owner), probs)
         return [{lab: float(v) for lab, v in zip(self.labels, row)} for row in out]
 
-    def explain(self, text: str, label: str = "toxicity", top_k: int = 5, max_words: int = 64) -> list[dict]:
+    def explain(self, text: str, label: str = "toxicity", top_k: int = 5, max_words: int = 64,
+                method: str = "content+lexicon", rel_cutoff: float | None = None) -> list[dict]:
         """Character spans of the words that most raise ``label``'s score.
 
-        Leave-one-word-out occlusion: the text is re-scored once per word with that word removed
-        (all variants in one batched ``predict`` call); a word's weight is how much the score drops
-        without it. A text of more than ``max_words`` words is first cut into overlapping stretches of
-        ``max_words`` words; only the highest-scoring stretch is occluded (so the cost stays at one
-        ``predict`` of at most ``max_words + 1`` texts). Returns up to ``top_k`` spans with a positive
-        weight, largest first: ``[{"start", "end", "text", "weight"}]`` (character offsets in ``text``).
+        Leave-one-word-out occlusion over the **content words** of the text (stop words, numbers, mentions
+        and links are never highlighted on their own): the text is re-scored once per word with that word
+        removed (all variants in one batched ``predict`` call); a word's weight is how much the score drops
+        without it. Words whose weight is below ``rel_cutoff`` (default ``explain.REL_CUTOFF``) times the
+        largest weight are dropped, except hits of the French insult word list (``method`` with
+        ``+lexicon``) that still raise the score. A text of more than ``max_words`` content words is first
+        cut into overlapping stretches; only the highest-scoring stretch is occluded (cost: one ``predict``
+        of at most ``max_words + 1`` texts). ``method="all"`` occludes every word (the 2026.11 behaviour).
+        Returns up to ``top_k`` spans with a positive weight, largest first:
+        ``[{"start", "end", "text", "weight"}]`` (character offsets in ``text``).
         """
-        words = [(m.start(), m.end()) for m in WORD_RE.finditer(text)]
+        from .explain import REL_CUTOFF, content_words, in_lexicon
+
+        cutoff = REL_CUTOFF if rel_cutoff is None else rel_cutoff
+        if method == "all":
+            words = [(m.start(), m.end()) for m in WORD_RE.finditer(text)]
+            cutoff = 0.0 if rel_cutoff is None else rel_cutoff
+        else:
+            words = content_words(text)
         if not words:
             return []
         if len(words) > max_words:
@@ -124,6 +136,10 @@ class Scorer:
         spans = [{"start": a, "end": b, "text": text[a:b], "weight": float(base - s[label])}
                  for (a, b), s in zip(words, scores[1:])]
         spans = [s for s in spans if s["weight"] > 0]
+        if spans:
+            top = max(s["weight"] for s in spans)
+            lex = method.endswith("+lexicon")
+            spans = [s for s in spans if s["weight"] >= cutoff * top or (lex and in_lexicon(s["text"]))]
         spans.sort(key=lambda s: -s["weight"])
         return spans[:top_k]
 
@@ -174,14 +190,11 @@ class VigieScorer(Scorer):
         enc = make_encoder(json.loads((base / "config.json").read_text()), weights)
         adapter = load_pt(str(art / "adapter.safetensors"))
         scale = conf["lora"]["alpha"] / conf["lora"]["r"]
-        # merge LoRA into the base weights: W <- W + scale * B @ A (no adapter cost at inference)
-        with torch.no_grad():
-            for k, A in adapter.items():
-                if k.endswith(".lora_A"):
-                    mod = k[: -len(".lora_A")]  # "encoder.encoder.layer.0.attention.self.query"
-                    B = adapter[mod + ".lora_B"]
-                    lin = enc.get_submodule(mod[len("encoder."):])
-                    lin.weight += scale * (B @ A)
+        # merge LoRA into the base weights: W <- W + scale * B @ A (no adapter cost at inference), and copy
+        # the fully fine-tuned top layers (stage 2 of the recipe) over the base ones: same encoder, same cost
+        from .topfit import apply_adapter
+
+        apply_adapter(enc, adapter, scale)
         self.labels = list(conf["labels"])
         model = ToxicityClassifier(enc, len(self.labels))
         with torch.no_grad():

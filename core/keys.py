@@ -9,7 +9,8 @@ from datetime import timedelta, timezone
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from service.storage.models import ApiKey, Site, utcnow
+from core.policy import default_policy
+from core.storage.models import ApiKey, Site, utcnow
 
 KEY_PREFIX = "vg_"
 LAST_USED_PRECISION = timedelta(minutes=1)
@@ -52,8 +53,6 @@ def site_for_key(session: Session, plain: str) -> Site | None:
 
 def create_site(session: Session, slug: str, name: str | None = None) -> tuple[Site, str, str]:
     """Create a site with one API key and one signing secret. Returns (site, api_key, signing_secret)."""
-    from workers.policy import default_policy
-
     secret = new_signing_secret()
     site = Site(slug=slug, name=name or slug, policy=default_policy(), reject_reasons=list(DEFAULT_REJECT_REASONS),
                 signing_secrets=[secret])

@@ -1,8 +1,7 @@
 """SQLAlchemy 2 models. The same code runs on SQLite and PostgreSQL; schema changes go through Alembic
-(service/migrations). Comment text is stored as given and only ever bound as a parameter."""
+(core/migrations). Comment text is stored as given and only ever bound as a parameter."""
 from __future__ import annotations
 
-import enum
 from datetime import datetime, timezone
 from typing import Any
 
@@ -20,6 +19,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from core.vocabulary import Actor, Status  # noqa: F401  (re-exported next to the models that use them)
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
@@ -27,21 +28,6 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
-
-
-class Status(str, enum.Enum):
-    pending = "pending"
-    approved = "approved"
-    flagged = "flagged"
-    rejected = "rejected"
-
-
-class Actor(str, enum.Enum):
-    model = "model"
-    rule = "rule"
-    moderator = "moderator"
-    admin = "admin"
-    system = "system"
 
 
 TZDateTime = DateTime(timezone=True)
@@ -53,7 +39,7 @@ class Site(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    # Policy: thresholds per label, reject threshold, word lists, banned-word action. See workers/policy.py.
+    # Policy: thresholds per label, reject threshold, word lists, banned-word action. See core/policy.py.
     policy: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Reasons a moderator can pick when rejecting.
     reject_reasons: Mapped[list[Any]] = mapped_column(JSON, default=list)

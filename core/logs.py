@@ -88,7 +88,7 @@ def gunicorn_logconfig(level: str | int = "INFO", fmt: str = "text", access_log:
     access log (a line per request) only at DEBUG (the access log also with ``access_log``)."""
     name = level_name(level)
     debug = is_debug(name)
-    formatter = ({"()": "service.logs.JsonFormatter"} if fmt == "json" else {"format": TEXT_FORMAT})
+    formatter = ({"()": "core.logs.JsonFormatter"} if fmt == "json" else {"format": TEXT_FORMAT})
     handler = {"class": "logging.StreamHandler", "formatter": "vigie", "stream": "ext://sys.stderr"}
     return {
         "version": 1, "disable_existing_loggers": False,

@@ -9,19 +9,21 @@ A policy is a JSON object stored on the site (``Site.policy``)::
       "banned_action": "rejected"         # or "flagged"
     }
 
-Reasons are dicts: ``{"kind": "score", "label", "score", "threshold"}`` or
-``{"kind": "word", "list": "banned"|"suspect", "term", "start", "end", "text"}``.
+Reasons are the dicts of ``core.vocabulary`` (``score_reason``, ``word_reason``).
 Allowed words cancel banned/suspect hits on the same span ("never flagged for that word").
 """
 from __future__ import annotations
 
 import copy
+import json
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from workers.wordlists import WordList, words
+from core.vocabulary import LABELS, Actor, Status, score_reason, word_reason
+from core.wordlists import WordList, words
 
-LABELS = ("toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack")
+__all__ = ["LABELS", "DEFAULT_POLICY", "CompiledPolicy", "Decision", "decide", "compiled", "default_policy", "merged"]
 
 DEFAULT_POLICY: dict[str, Any] = {
     "thresholds": {"toxicity": None, "severe_toxicity": 0.5, "obscene": 0.8, "threat": 0.6, "insult": 0.8,
@@ -76,28 +78,43 @@ class CompiledPolicy:
             for h in wl.find(text, tokens):
                 if any(a[0] <= h.start and h.end <= a[1] for a in allowed):
                     continue
-                out.append({"kind": "word", "list": name, "term": h.term, "start": h.start, "end": h.end,
-                            "text": h.text})
+                out.append(word_reason(name, h.term, h.start, h.end, h.text))
         return out
 
     def decide(self, scores: dict[str, float], text: str) -> Decision:
         hits = self.word_hits(text)
         banned = [h for h in hits if h["list"] == "banned"]
-        reject = [{"kind": "score", "label": k, "score": scores[k], "threshold": t}
+        reject = [score_reason(k, scores[k], t)
                   for k, t in self.reject_thresholds.items() if k in scores and scores[k] >= t]
-        flag = [{"kind": "score", "label": k, "score": scores[k], "threshold": t}
-                for k, t in self.thresholds.items() if k in scores and scores[k] >= t]
-        if banned and self.banned_action == "rejected":
-            return Decision("rejected", "rule", banned + reject + flag)
+        flag = [score_reason(k, scores[k], t) for k, t in self.thresholds.items() if k in scores and scores[k] >= t]
+        if banned and self.banned_action == Status.rejected.value:
+            return Decision(Status.rejected.value, Actor.rule.value, banned + reject + flag)
         if reject:
-            return Decision("rejected", "model", reject + hits)
+            return Decision(Status.rejected.value, Actor.model.value, reject + hits)
         if hits:
-            return Decision("flagged", "rule", hits + flag)
+            return Decision(Status.flagged.value, Actor.rule.value, hits + flag)
         if flag:
-            return Decision("flagged", "model", flag)
-        return Decision("approved", "model", [])
+            return Decision(Status.flagged.value, Actor.model.value, flag)
+        return Decision(Status.approved.value, Actor.model.value, [])
 
 
 def decide(scores: dict[str, float], text: str, policy: dict[str, Any] | None,
            model_threshold: float | None = None) -> Decision:
     return CompiledPolicy(policy, model_threshold).decide(scores, text)
+
+
+_compiled: dict[tuple[int, str, float | None], CompiledPolicy] = {}
+_compiled_lock = threading.Lock()
+
+
+def compiled(site_id: int, policy: dict[str, Any] | None, model_threshold: float | None) -> CompiledPolicy:
+    """The site's compiled policy, cached per site and per policy content (a changed policy compiles anew)."""
+    key = (site_id, json.dumps(policy or {}, sort_keys=True, default=str), model_threshold)
+    found = _compiled.get(key)
+    if found is None:
+        found = CompiledPolicy(policy, model_threshold)
+        with _compiled_lock:
+            if len(_compiled) > 1000:
+                _compiled.clear()
+            _compiled[key] = found
+    return found

@@ -40,8 +40,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     sync_timeout_ms: int = Field(700, ge=10, description="Budget for synchronous scoring (Perspective, Coral).")
     job_timeout_s: int = 300
-    reconcile_interval_s: int = Field(30, ge=1, description="How often a worker re-enqueues orphaned pending comments.")
-    reconcile_min_age_s: int = Field(30, ge=0, description="Pending comments younger than this are left alone.")
+    reconcile_interval_s: int = Field(10, ge=1, description="How often a worker re-enqueues orphaned pending comments.")
+    reconcile_min_age_s: int = Field(10, ge=0, description="Pending comments younger than this are left alone.")
     webhook_timeout_s: float = 5.0
     redis_timeout_s: float = Field(5.0, gt=0, le=60, description="Connect and read timeout of the web side's Redis "
                                    "client (ingest, health, sync scoring); a down or hung Redis costs a request this much.")

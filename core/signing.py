@@ -15,10 +15,11 @@ import hmac
 import time
 from typing import Iterable
 
+from core.queues import WEBHOOK_SEEN_PREFIX as SEEN_PREFIX
+
 TOLERANCE_S = 300
 VIGIE_HEADER = "X-Vigie-Signature"
 CORAL_HEADER = "X-Coral-Signature"
-SEEN_PREFIX = "vigie:webhook-seen:"
 MAX_HEADER_CHARS = 4096
 
 

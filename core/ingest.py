@@ -11,8 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from service import queue
-from service.storage.models import Comment, Site
+from core import queues
+from core.services import Services
+from core.storage.models import Comment, Site
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +41,19 @@ class CommentIn(BaseModel):
         return value or None
 
 
-def check_text(text: str, max_chars: int) -> str | None:
-    """An error message if the text is unusable, else None."""
+def check_text(text: str, max_chars: int | None = None, field: str = "text") -> str | None:
+    """Why a comment text cannot be accepted (``"text: ..."``), or None: empty, too long, or holding what no
+    database stores (NUL characters, unpaired UTF-16 surrogates). Every ingest path uses it."""
     if not text.strip():
-        return "text: must not be empty"
-    if len(text) > max_chars:
-        return f"text: longer than {max_chars} characters ({len(text)})"
+        return f"{field}: must not be empty"
+    if max_chars is not None and len(text) > max_chars:
+        return f"{field}: longer than {max_chars} characters ({len(text)})"
     if "\x00" in text:
-        return "text: must not contain NUL characters"
+        return f"{field}: must not contain NUL characters"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"{field}: must not contain unpaired surrogates"
     return None
 
 
@@ -79,10 +85,10 @@ def store(session: Session, site: Site, items: list[CommentIn], source: str) -> 
     return results
 
 
-def schedule(redis, comment_ids: list[int]) -> bool:
+def schedule(services: Services, comment_ids: list[int]) -> bool:
     """Queue stored comments for scoring; False (logged) if Redis is unavailable: the reconciler will retry."""
     try:
-        queue.schedule(redis, comment_ids)
+        queues.schedule(services.redis, comment_ids, services.settings.job_timeout_s)
         return True
     except Exception:  # redis down, timeouts: the comments are stored, nothing is lost
         log.warning("could not enqueue %d comment(s); the reconciler will pick them up", len(comment_ids),

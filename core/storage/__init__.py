@@ -1,5 +1,5 @@
-from service.storage.db import Database
-from service.storage.models import (
+from core.storage.db import Database
+from core.storage.models import (
     Actor,
     ApiKey,
     AuditEntry,
