@@ -99,6 +99,30 @@ def test_webhook_worker_runs_without_the_model(env, settings):
     assert "vigie-webhooks" in done.stderr and "loading model" not in done.stderr
 
 
+def test_an_idle_worker_stops_on_sigterm_without_restarting(app, env, settings):
+    """SIGTERM (docker stop, `vigie up`'s Ctrl-C) to a worker waiting for jobs ends the process cleanly: rq ends its
+    loop without setting its in-job stop flag, and the restart loop must not take that for an error."""
+    from rq import Worker
+
+    full_env = {**os.environ, **env, "VIGIE_LOG_LEVEL": "INFO"}
+    process = subprocess.Popen([sys.executable, "-m", "core.cli", "worker", "--queues", "webhooks"], env=full_env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        redis = app.extensions["vigie"].redis
+        deadline = time.monotonic() + 60
+        while not any(f"-{process.pid}-" in w.name for w in Worker.all(connection=redis)):
+            assert process.poll() is None and time.monotonic() < deadline, "the worker never started listening"
+            time.sleep(0.1)
+        process.terminate()
+        output = process.communicate(timeout=30)[0]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, output[-2000:]
+    assert "work loop stopped" not in output and "Traceback" not in output, output[-2000:]
+
+
 def test_json_logs_carry_every_line_and_debug_adds_rqs_own(env, settings):
     """VIGIE_LOG_FORMAT=json: every log line is one JSON object (rq's included); rq's lines show only at DEBUG."""
     def run_worker(**extra):

@@ -188,6 +188,13 @@ def start_alive_beat(services: Services, current: dict[str, str], stop: threadin
 RESTART_WAIT_MAX_S = 30
 
 
+def stop_requested(worker: SimpleWorker) -> bool:
+    """Whether a signal asked this rq worker to stop (warm shutdown). rq sets ``_stop_requested`` only when the
+    signal arrives during a job; an idle worker's loop ends on ``StopRequested`` with only its
+    ``_shutdown_requested_date`` set, which must not read as an error to restart after."""
+    return bool(worker._stop_requested or worker._shutdown_requested_date is not None)
+
+
 def run(settings: Settings, queue_names: Iterable[str] | None = None, burst: bool = False,
         with_scheduler: bool = True, reconcile_periodically: bool = True) -> bool:
     """Run a worker until stopped (or, with ``burst``, until its queues are empty). rq's work loop quits on an
@@ -220,13 +227,13 @@ def run(settings: Settings, queue_names: Iterable[str] | None = None, burst: boo
             except (RedisConnectionError, RedisTimeoutError):  # e.g. in rq's teardown while Redis is away
                 log.warning("the work loop stopped: Redis unreachable", exc_info=True)
                 worked = False
-            if burst or worker._stop_requested:  # rq's flag for a requested (warm) shutdown
+            if burst or stop_requested(worker):
                 return worked
             if time.monotonic() - started > 60:
                 wait = 1.0
             log.warning("the work loop stopped on an error; listening again in %.0f s", wait)
             time.sleep(wait)
-            if worker._stop_requested:
+            if stop_requested(worker):
                 return worked
             wait = min(wait * 2, RESTART_WAIT_MAX_S)
             current["name"] = worker_name(names)  # rq refuses a name whose registration may still stand
