@@ -114,3 +114,18 @@ def make_encoder(config_dict: dict, state_dict: dict, attn: str = "sdpa"):
                 mod.register_buffer(bname, torch.zeros(buf.shape, dtype=buf.dtype), persistent=False)
     enc.eval()
     return enc
+
+
+def apply_adapter(enc, adapter: dict, lora_scale: float) -> None:
+    """Merge LoRA factors (``*.lora_A``/``*.lora_B``) into ``enc`` and copy full tensors
+    (``encoder.<param name>``, e.g. the stage-2 top layers) over its weights. Keys ``head.*`` are skipped."""
+    with torch.no_grad():
+        for k, A in adapter.items():
+            if k.endswith(".lora_A"):
+                mod = k[: -len(".lora_A")]
+                B = adapter[mod + ".lora_B"]
+                lin = enc.get_submodule(mod[len("encoder."):])
+                lin.weight += lora_scale * (B.float() @ A.float())
+        for k, v in adapter.items():
+            if k.startswith("encoder.") and not (k.endswith(".lora_A") or k.endswith(".lora_B")):
+                enc.get_parameter(k[len("encoder."):]).copy_(v.float())

@@ -175,7 +175,7 @@ class VigieScorer(Scorer):
         from tokenizers import Tokenizer
 
         from .base import build_base, load_safetensors_mmap
-        from .network import ToxicityClassifier, make_encoder
+        from .network import ToxicityClassifier, apply_adapter, make_encoder
 
         _set_threads(threads)
         art = Path(artifact_dir)
@@ -192,8 +192,6 @@ class VigieScorer(Scorer):
         scale = conf["lora"]["alpha"] / conf["lora"]["r"]
         # merge LoRA into the base weights: W <- W + scale * B @ A (no adapter cost at inference), and copy
         # the fully fine-tuned top layers (stage 2 of the recipe) over the base ones: same encoder, same cost
-        from .topfit import apply_adapter
-
         apply_adapter(enc, adapter, scale)
         self.labels = list(conf["labels"])
         model = ToxicityClassifier(enc, len(self.labels))

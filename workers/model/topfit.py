@@ -24,7 +24,8 @@ import torch
 from torch import nn
 
 from . import data as D
-from .train import PREFIX, encode_texts, make_batches, set_seed
+from .network import apply_adapter
+from .training_common import PREFIX, encode_texts, make_batches, quick_dev_metrics, set_seed
 
 SYNTHETIC_FILE = "synthetic_fr.csv"
 
@@ -212,21 +213,6 @@ def merged_stage1(base_dir: Path, adapter: dict, lora_scale: float):
     return enc, head
 
 
-def apply_adapter(enc, adapter: dict, lora_scale: float) -> None:
-    """Merge LoRA factors (``*.lora_A``/``*.lora_B``) into ``enc`` and copy full tensors
-    (``encoder.<param name>``, e.g. the stage-2 top layers) over its weights. Keys ``head.*`` are skipped."""
-    with torch.no_grad():
-        for k, A in adapter.items():
-            if k.endswith(".lora_A"):
-                mod = k[: -len(".lora_A")]
-                B = adapter[mod + ".lora_B"]
-                lin = enc.get_submodule(mod[len("encoder."):])
-                lin.weight += lora_scale * (B.float() @ A.float())
-        for k, v in adapter.items():
-            if k.startswith("encoder.") and not (k.endswith(".lora_A") or k.endswith(".lora_B")):
-                enc.get_parameter(k[len("encoder."):]).copy_(v.float())
-
-
 def artifact_tensors(stage1: dict, model: TopModel, frozen: int) -> dict:
     """What the shipped adapter holds: stage-1 LoRA of the frozen layers, top layers (float16), head."""
     out = {}
@@ -292,8 +278,6 @@ def train_stage2(stage1_dir, data_dir="data", out_dir=None, cfg: TopConfig | Non
     src_dev = [e.source for e in dev]
 
     def dev_eval(m):
-        from .train import quick_dev_metrics
-
         return quick_dev_metrics(predict_cached(m, cache, dv_idx), y_dev, src_dev)
 
     hist = fit_top(model, cache, tr_idx, D.labels_matrix(train), row_weights(train, cfg), cfg, log=log,
