@@ -49,7 +49,9 @@ class Settings(BaseSettings):
     redis_timeout_s: float = Field(5.0, gt=0, le=60, description="Connect and read timeout of the web side's Redis "
                                    "client (ingest, health, sync scoring); a down or hung Redis costs a request this much.")
     session_cookie_secure: bool = Field(False, description="Set true behind HTTPS.")
-    log_level: str = "INFO"
+    log_level: str = Field("INFO", description="Level of Vigie's logs (DEBUG adds rq's per-job lines and access logs).")
+    log_format: Literal["text", "json"] = Field("text", description="`json`: one JSON object per log line.")
+    access_log: bool = Field(False, description="Log every HTTP request (always on at DEBUG).")
     lexicons_dir: Path | None = Field(None, description="Seed word lists offered in site settings; unset means data/lexicons.")
     # Integrations (docs/integrations.md)
     coral_timeout_ms: int = Field(150, ge=10, description="Scoring budget of a Coral call before 204 (Coral's "

@@ -10,6 +10,7 @@ own comments (another site's id is a 404). No CSRF here: API calls carry a key, 
 """
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
@@ -150,10 +151,38 @@ def _own_comment(session: Session, comment_id: int) -> Comment:
     return comment
 
 
+MAX_WAIT_S = 10.0  # longest ``?wait=`` on GET /comments/<id>: a waiting request holds one web thread
+
+
+def _wait_arg() -> float:
+    raw = request.args.get("wait")
+    if raw is None or raw == "":
+        return 0.0
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ApiError(400, "invalid_request", "wait: expected a number of seconds") from None
+    if not 0 <= value <= MAX_WAIT_S:  # NaN fails too
+        raise ApiError(400, "invalid_request", f"wait: must be between 0 and {MAX_WAIT_S:g} seconds")
+    return value
+
+
 @bp.get("/comments/<int:comment_id>")
 def get_comment(comment_id: int) -> Response:
+    """The comment. ``?wait=<seconds>`` (at most 10): while it is still pending, answer once it is decided or when
+    the wait ends, whichever comes first (then still ``pending``)."""
+    wait = _wait_arg()
     session = db_session()
     comment = _own_comment(session, comment_id)
+    deadline = time.monotonic() + wait
+    pause = 0.02
+    while comment.status == "pending" and time.monotonic() < deadline:
+        session.rollback()  # a GET writes nothing: end the read transaction (freeing its connection) so that
+        # the next read sees the worker's commit
+        time.sleep(max(0.0, min(pause, deadline - time.monotonic())))
+        pause = min(pause * 2, 0.25)
+        session.expire_all()
+        comment = _own_comment(session, comment_id)
     return jsonify(comment_json(comment, latest_reasons(session, [comment.id]).get(comment.id)))
 
 

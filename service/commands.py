@@ -4,11 +4,14 @@ variables (core/settings.py)."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
 import click
 from rq.job import Job
@@ -19,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core import netguard
 from core import reconcile as core_reconcile
-from core import services
+from core import logs, services
 from core.connection import connect, redis_url_for
 from core.keys import create_site
 from core.queues import ALL_QUEUES
@@ -28,6 +31,8 @@ from core.storage.db import Database
 from core.storage.migrate import upgrade
 from core.storage.models import Site
 from service import accounts
+
+log = logging.getLogger("vigie")
 
 
 def _settings() -> Settings:
@@ -66,10 +71,20 @@ def web(host: str | None, port: int | None, processes: int, threads: int, no_mig
     bind = f"{host or settings.host}:{port or settings.port}"
     env = _child_env(settings)
     argv = [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(processes), "--threads",
-            str(threads), "--worker-class", "gthread", "--access-logfile", "-", "--graceful-timeout", "10",
-            "--logger-class", "service.logredact.RedactingLogger",  # no API key in the access log
+            str(threads), "--worker-class", "gthread", *_gunicorn_logging(settings), "--graceful-timeout", "10",
             "--no-control-socket", "service.wsgi:app"]
+    _configure_logging(settings)
+    log.info("web: serving http://%s (%d process(es) x %d thread(s))", bind, processes, threads)
     _run_child(argv, env)  # not exec: this process keeps the embedded Redis (if any) alive
+
+
+def _configure_logging(settings: Settings) -> None:
+    logs.configure(settings.log_level, settings.log_format)
+
+
+def _gunicorn_logging(settings: Settings) -> list[str]:
+    """Gunicorn reads its logging set-up (Vigie's format, quiet unless DEBUG) from service/gunicorn_conf.py."""
+    return ["--config", "python:service.gunicorn_conf"]
 
 
 def _run_child(argv: list[str], env: dict[str, str]) -> None:
@@ -99,7 +114,9 @@ def _child_env(settings: Settings) -> dict[str, str]:
 def up(port: int | None, webhooks: bool) -> None:
     """Run web + VIGIE_WORKERS workers (+ a webhook worker) as one process group, for a single machine.
     Ctrl-C stops them all."""
+    started = time.monotonic()
     settings = _settings()
+    _configure_logging(settings)
     _migrate(settings)
     env = _child_env(settings)  # starts the embedded Redis (kept alive by this process)
     vigie = [sys.executable, "-m", "core.cli"]
@@ -110,8 +127,9 @@ def up(port: int | None, webhooks: bool) -> None:
     # Children get their own session: Ctrl-C reaches only this process, which stops each child exactly once
     # (a second signal would make rq stop a job mid-way).
     children = [subprocess.Popen(argv, env=env, start_new_session=True) for argv in commands]
-    click.echo(f"vigie up: http://{settings.host}:{port or settings.port} (web + {settings.workers} worker(s)); "
-               "Ctrl-C to stop", err=True)
+    base_url = f"http://{_local_host(settings.host)}:{port or settings.port}"
+    log.info("starting web + %d worker(s) on %s; a ready line follows once a worker has loaded the model",
+             settings.workers, base_url)
     stopping = False
 
     def _stop(signum, _frame):
@@ -121,11 +139,18 @@ def up(port: int | None, webhooks: bool) -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     code = 0
+    ready = False
     while not stopping:
         for child in children:
             if child.poll() is not None:
-                click.echo(f"vigie up: {' '.join(child.args[3:])} exited ({child.returncode}); stopping", err=True)
+                log.error("%s exited (%s); stopping", " ".join(child.args[3:]), child.returncode)
                 code, stopping = child.returncode or 1, True
+        if not stopping and not ready:
+            workers = _ready_workers(base_url)
+            if workers:
+                ready = True
+                log.info("ready on %s in %.1f s: the web answers and %d scoring worker(s) have loaded the model; "
+                         "Ctrl-C to stop", base_url, time.monotonic() - started, workers)
         time.sleep(0.5)
     for child in children:
         if child.poll() is None:
@@ -137,6 +162,26 @@ def up(port: int | None, webhooks: bool) -> None:
         except subprocess.TimeoutExpired:
             child.kill()
     sys.exit(code)
+
+
+def _local_host(host: str) -> str:
+    """Where this machine reaches a server bound to ``host`` (a wildcard bind answers on loopback)."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def _ready_workers(base_url: str) -> int:
+    """Live scoring workers according to ``/readyz`` when it answers 200, else 0 (not ready or not answering)."""
+    try:
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
+        with opener.open(f"{base_url}/readyz", timeout=2) as response:
+            body = json.loads(response.read() or b"{}")
+        return max(1, int(body.get("checks", {}).get("workers", {}).get("count", 1)))
+    except (urllib.error.URLError, OSError, ValueError):  # 503 (HTTPError), refused, timeout, not JSON yet
+        return 0
 
 
 @click.command("create-site")

@@ -19,12 +19,25 @@ def healthz():
     return jsonify({"status": "ok"})
 
 
+# Checks failing at the last poll (per process): a failure is logged when it starts and when it ends, not at every
+# poll of a load balancer. No worker yet is the normal state while the model loads: logged at DEBUG only.
+_failing: set[str] = set()
+
+
 def _check(name: str, checks: dict, func) -> None:
     try:
         checks[name] = {"ok": True, **(func() or {})}
     except Exception as exc:  # each failure is reported, never raised
-        log.warning("readiness check %s failed: %s", name, exc)
         checks[name] = {"ok": False, "error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+        if name not in _failing and name != "workers":
+            log.warning("readiness check %s failed: %s", name, exc)
+        else:
+            log.debug("readiness check %s failed: %s", name, exc)
+        _failing.add(name)
+        return
+    if name in _failing:
+        _failing.discard(name)
+        log.log(logging.DEBUG if name == "workers" else logging.INFO, "readiness check %s passes again", name)
 
 
 @bp.get("/readyz")

@@ -18,7 +18,7 @@ def test_vigie_web_access_log_holds_no_api_key(settings, site, tmp_path):
     port = free_port()
     env = {**os.environ, "VIGIE_DATABASE_URL": settings.resolved_database_url,
            "VIGIE_REDIS_URL": redis_url_for(settings), "VIGIE_DATA_DIR": str(settings.data_dir),
-           "VIGIE_SECRET_KEY": "test-secret", "VIGIE_LOG_LEVEL": "INFO"}
+           "VIGIE_SECRET_KEY": "test-secret", "VIGIE_LOG_LEVEL": "INFO", "VIGIE_ACCESS_LOG": "true"}
     log_path = tmp_path / "web.log"
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen([sys.executable, "-m", "core.cli", "web", "--no-migrate", "--port", str(port),

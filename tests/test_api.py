@@ -264,3 +264,42 @@ def test_healthz_and_readyz_without_worker(client):
     checks = response.get_json()["checks"]
     assert checks["database"]["ok"] and checks["redis"]["ok"] and not checks["workers"]["ok"]
     assert "vigie worker" in checks["workers"]["error"]
+
+
+def test_wait_returns_the_decision_as_soon_as_it_is_stored(client, site, work):
+    """`GET /comments/<id>?wait=10` holds the answer until the worker has decided (here, this thread runs the jobs
+    while the GET waits in another)."""
+    import threading
+    import time
+
+    accepted = post(client, site, {"text": TOXIC}).get_json()
+    answers = []
+    reader = threading.Thread(target=lambda: answers.append(
+        client.get(accepted["url"] + "?wait=10", headers=site.headers).get_json()))
+    reader.start()
+    time.sleep(0.5)  # let the GET start waiting (rq's worker must run in the main thread)
+    work()
+    reader.join(30)
+    assert answers and answers[0]["status"] == "flagged" and set(answers[0]["scores"]) == LABELS
+
+
+def test_wait_ends_with_the_comment_still_pending_when_nothing_decides_it(client, site):
+    accepted = post(client, site, {"text": BENIGN}).get_json()
+    response = client.get(accepted["url"] + "?wait=0.3", headers=site.headers)
+    assert response.status_code == 200 and response.get_json()["status"] == "pending"
+    decided = client.get(accepted["url"] + "?wait=", headers=site.headers)  # empty: no wait
+    assert decided.status_code == 200 and decided.get_json()["status"] == "pending"
+
+
+@pytest.mark.parametrize("wait", ["11", "-1", "abc", "nan", "inf", "1e9"])
+def test_wait_out_of_bounds_is_a_400(client, site, wait):
+    accepted = post(client, site, {"text": BENIGN}).get_json()
+    response = client.get(accepted["url"] + f"?wait={wait}", headers=site.headers)
+    assert response.status_code == 400
+    assert error_of(response)["code"] == "invalid_request" and "wait" in error_of(response)["message"]
+
+
+def test_wait_on_another_sites_comment_is_a_404(app, client, site):
+    accepted = post(client, site, {"text": BENIGN}).get_json()
+    response = client.get(accepted["url"] + "?wait=5", headers=other_site(app))
+    assert response.status_code == 404 and error_of(response)["code"] == "not_found"

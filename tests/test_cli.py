@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -98,34 +99,97 @@ def test_webhook_worker_runs_without_the_model(env, settings):
     assert "vigie-webhooks" in done.stderr and "loading model" not in done.stderr
 
 
+def test_an_idle_worker_stops_on_sigterm_without_restarting(app, env, settings):
+    """SIGTERM (docker stop, `vigie up`'s Ctrl-C) to a worker waiting for jobs ends the process cleanly: rq ends its
+    loop without setting its in-job stop flag, and the restart loop must not take that for an error."""
+    from rq import Worker
+
+    full_env = {**os.environ, **env, "VIGIE_LOG_LEVEL": "INFO"}
+    process = subprocess.Popen([sys.executable, "-m", "core.cli", "worker", "--queues", "webhooks"], env=full_env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        redis = app.extensions["vigie"].redis
+        deadline = time.monotonic() + 60
+        while not any(f"-{process.pid}-" in w.name for w in Worker.all(connection=redis)):
+            assert process.poll() is None and time.monotonic() < deadline, "the worker never started listening"
+            time.sleep(0.1)
+        process.terminate()
+        output = process.communicate(timeout=30)[0]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, output[-2000:]
+    assert "work loop stopped" not in output and "Traceback" not in output, output[-2000:]
+
+
+def test_json_logs_carry_every_line_and_debug_adds_rqs_own(env, settings):
+    """VIGIE_LOG_FORMAT=json: every log line is one JSON object (rq's included); rq's lines show only at DEBUG."""
+    def run_worker(**extra):
+        full_env = {**os.environ, **env, "VIGIE_LOG_FORMAT": "json", **extra}
+        done = subprocess.run([sys.executable, "-m", "core.cli", "worker", "--queues", "webhooks", "--burst"],
+                              env=full_env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        lines = [json.loads(line) for line in done.stderr.splitlines() if line.strip()]
+        assert lines and all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+        return lines
+
+    quiet = run_worker(VIGIE_LOG_LEVEL="INFO")
+    assert any("vigie-webhooks" in line["message"] for line in quiet)
+    assert not [line for line in quiet if line["logger"].startswith("rq")]
+    debug = run_worker(VIGIE_LOG_LEVEL="debug")
+    assert [line for line in debug if line["logger"].startswith("rq")]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
+class Output:
+    """A child process's output, read line by line in a thread (so the pipe never fills)."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(process,), daemon=True)
+        self._thread.start()
+
+    def _read(self, process: subprocess.Popen) -> None:
+        for raw in process.stdout:
+            self.lines.append(raw.decode(errors="replace").rstrip("\n"))
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    def join(self, timeout: float = 10) -> None:
+        self._thread.join(timeout)
+
+
+def ready_lines(lines: list[str]) -> list[str]:
+    return [line for line in lines if " vigie: ready on " in line]
+
+
 @pytest.mark.skipif(bool(os.environ.get("VIGIE_TEST_DATABASE_URL")), reason="the quick start runs on SQLite")
 def test_vigie_up_serves_and_decides_a_comment(tmp_path, settings):
-    """The README's quick start: `vigie up` on a fresh data dir, a site, a French comment by HTTP, its decision."""
+    """The README's quick start: `vigie up` on a fresh data dir at the default log level, one ready line, a site, a
+    French comment by HTTP, its decision read back with ?wait= in one request; and a quiet, error-free log."""
     port = free_port()
     own = {f"VIGIE_{name.upper()}" for name in Settings.model_fields}
     env = {k: v for k, v in os.environ.items() if k not in own}  # the quick start's defaults, not ours
-    env.update(VIGIE_DATA_DIR=str(tmp_path / "var"), VIGIE_PORT=str(port), VIGIE_LOG_LEVEL="WARNING",
+    env.update(VIGIE_DATA_DIR=str(tmp_path / "var"), VIGIE_PORT=str(port),
                VIGIE_MODEL_CACHE=str(settings.resolved_model_cache))
     vigie_cmd = [sys.executable, "-m", "core.cli"]
     process = subprocess.Popen(vigie_cmd + ["up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    output = Output(process)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 240
-        while True:
-            assert process.poll() is None, process.stdout.read().decode(errors="replace")[-3000:]
-            try:
-                if requests.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:  # not listening yet, or still starting
-                pass
-            assert time.monotonic() < deadline, "vigie up did not become ready"
-            time.sleep(0.5)
+        while not ready_lines(output.lines):  # the operator's signal: the ready line
+            assert process.poll() is None, output.text()[-3000:]
+            assert time.monotonic() < deadline, "vigie up printed no ready line:\n" + output.text()[-3000:]
+            time.sleep(0.2)
+        assert requests.get(f"{base}/readyz", timeout=5).status_code == 200, "ready line before /readyz is 200"
         created = json.loads(subprocess.run(vigie_cmd + ["create-site", "demo", "--json"], env=env, check=True,
                                             capture_output=True, text=True).stdout)
         headers = {"Authorization": f"Bearer {created['api_key']}"}
@@ -133,12 +197,11 @@ def test_vigie_up_serves_and_decides_a_comment(tmp_path, settings):
                 "de haine")
         accepted = requests.post(f"{base}/api/v1/comments", json={"text": text}, headers=headers, timeout=10)
         assert accepted.status_code == 202
-        url = base + accepted.json()["url"]
-        deadline = time.monotonic() + 20
-        while (comment := requests.get(url, headers=headers, timeout=10).json())["status"] == "pending":
-            assert time.monotonic() < deadline, "no decision within 20 s"
-            time.sleep(0.1)
+        comment = requests.get(base + accepted.json()["url"] + "?wait=10", headers=headers, timeout=30).json()
         assert comment["status"] in ("approved", "flagged") and len(comment["scores"]) == 6
+        for _ in range(10):  # idle, with a load balancer polling /readyz
+            requests.get(f"{base}/readyz", timeout=5)
+            time.sleep(0.3)
     finally:
         process.terminate()
         try:
@@ -146,3 +209,14 @@ def test_vigie_up_serves_and_decides_a_comment(tmp_path, settings):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        output.join()
+    lines = output.lines
+    log = output.text()
+    assert len(ready_lines(lines)) == 1, log
+    assert " worker(s) have loaded the model" in ready_lines(lines)[0] and " s:" in ready_lines(lines)[0]
+    assert not [line for line in lines if " ERROR " in line or "Traceback" in line], log
+    assert not [line for line in lines if " WARNING " in line], log  # not one per /readyz poll
+    # Quiet INFO: start, model loaded (one per worker), ready, one line per batch, stop; no line per job or request.
+    info = [line for line in lines if " INFO " in line]
+    assert len(info) <= 12, log
+    assert not [line for line in lines if " rq." in line or "GET /readyz" in line], log  # per job, per request

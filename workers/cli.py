@@ -363,7 +363,7 @@ def worker_command(queues: tuple[str, ...], burst: bool) -> None:
     """Run a worker (loads the model once when it serves the score or sync queue)."""
     settings = Settings()
     settings.ensure_data_dir()
-    worker_process.configure_logging(settings.log_level)
+    worker_process.configure_logging(settings.log_level, settings.log_format)
     worker_process.run(settings, queues or None, burst=burst)
 
 

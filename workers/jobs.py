@@ -118,8 +118,13 @@ def score_comments(svc: Services, ids: list[int]) -> tuple[int, list[int]]:
     for attempt in range(3):
         with svc.db.sessionmaker() as session:
             try:
-                decided, to_explain = _score_in(session, svc, ids)
+                summary: dict[str, float] = {}
+                decided, to_explain = _score_in(session, svc, ids, summary)
                 session.commit()
+                if decided:  # the one INFO line per batch
+                    log.info("batch of %d decided (%s) in %.0f ms", decided,
+                             ", ".join(f"{k} {int(v)}" for k, v in sorted(summary.items()) if k != "model_ms"),
+                             summary.get("model_ms", 0.0))
                 return decided, to_explain
             except IntegrityError:  # another worker decided some of them at the same time: reload and retry
                 session.rollback()
@@ -129,7 +134,8 @@ def score_comments(svc: Services, ids: list[int]) -> tuple[int, list[int]]:
     return 0, []
 
 
-def _score_in(session: Session, svc: Services, ids: list[int]) -> tuple[int, list[int]]:
+def _score_in(session: Session, svc: Services, ids: list[int],
+              summary: dict | None = None) -> tuple[int, list[int]]:
     # Read the texts and let go of the database before inference: no transaction (and no row lock) stays open
     # while the model runs, so a worker that dies mid-batch leaves nothing locked behind it.
     texts = dict(session.execute(select(Comment.id, Comment.text).where(
@@ -142,6 +148,8 @@ def _score_in(session: Session, svc: Services, ids: list[int]) -> tuple[int, lis
     started = time.perf_counter()
     scored = dict(zip(order, scorer.predict([texts[i] for i in order])))
     latency_ms = (time.perf_counter() - started) * 1000 / len(order)
+    summary = {} if summary is None else summary
+    summary["model_ms"] = latency_ms * len(order)
     # Then decide, in one short transaction, those still pending (another worker or a moderator may have decided
     # some meanwhile; on PostgreSQL a row another transaction holds is skipped and stays with that transaction).
     stmt = (select(Comment).where(Comment.id.in_(order), Comment.status == Status.pending.value)
@@ -159,6 +167,7 @@ def _score_in(session: Session, svc: Services, ids: list[int]) -> tuple[int, lis
                                 latency_ms, svc)
         if decision.status != Status.approved.value and hasattr(scorer, "explain"):
             to_explain.append(comment.id)
+        summary[decision.status] = summary.get(decision.status, 0) + 1
     return len(comments), to_explain
 
 

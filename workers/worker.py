@@ -27,7 +27,7 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry
 from rq.scheduler import RQScheduler
 
-from core import queues, reconcile
+from core import logs, queues, reconcile
 from core.connection import connect_worker
 from core.services import Services, build
 from core.settings import Settings
@@ -65,13 +65,14 @@ class JobLogFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    handler.addFilter(JobLogFilter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
+def configure_logging(level: str, fmt: str = "text") -> None:
+    """``VIGIE_LOG_LEVEL`` / ``VIGIE_LOG_FORMAT`` (core/logs.py), with the running job's id on every line."""
+    logs.configure(level, fmt, text_format=LOG_FORMAT, fields=("job",), filters=(JobLogFilter(),))
+
+
+def rq_log_level(level: str) -> str:
+    """rq logs 3-4 INFO lines per job: shown only when VIGIE_LOG_LEVEL is DEBUG."""
+    return "DEBUG" if logs.is_debug(level) else "WARNING"
 
 
 def worker_name(queue_names: Sequence[str]) -> str:
@@ -137,7 +138,8 @@ def start_scheduler(connection, queue_names: Sequence[str], stop: threading.Even
     memory), and outlives a SIGKILLed worker as an orphan that keeps the dead worker's transaction open. A thread
     dies with its worker; the scheduler lock it held expires (rq: interval + 60 s) and another worker's thread
     takes it over. Redis errors are logged and retried, never fatal."""
-    scheduler = RQScheduler(list(queue_names), connection=connection, interval=SCHEDULER_INTERVAL_S)
+    scheduler = RQScheduler(list(queue_names), connection=connection, interval=SCHEDULER_INTERVAL_S,
+                            logging_level=logging.getLogger("rq.scheduler").getEffectiveLevel())  # as configured
 
     def loop() -> None:
         next_lock_try = 0.0
@@ -186,6 +188,13 @@ def start_alive_beat(services: Services, current: dict[str, str], stop: threadin
 RESTART_WAIT_MAX_S = 30
 
 
+def stop_requested(worker: SimpleWorker) -> bool:
+    """Whether a signal asked this rq worker to stop (warm shutdown). rq sets ``_stop_requested`` only when the
+    signal arrives during a job; an idle worker's loop ends on ``StopRequested`` with only its
+    ``_shutdown_requested_date`` set, which must not read as an error to restart after."""
+    return bool(worker._stop_requested or worker._shutdown_requested_date is not None)
+
+
 def run(settings: Settings, queue_names: Iterable[str] | None = None, burst: bool = False,
         with_scheduler: bool = True, reconcile_periodically: bool = True) -> bool:
     """Run a worker until stopped (or, with ``burst``, until its queues are empty). rq's work loop quits on an
@@ -194,9 +203,12 @@ def run(settings: Settings, queue_names: Iterable[str] | None = None, burst: boo
     names = queues.queue_names(queue_names)
     services = build(settings, redis=connect_worker(settings))
     if queues.MODEL_QUEUES.intersection(names):
+        started = time.monotonic()
         scorer = runtime.get_scorer(settings)  # load before the first heartbeat: a live worker is ready to score
         scorer.predict(["Merci pour cet article."])  # the first forward pass is slow: not on a caller's clock
-        log.info("model loaded; listening on %s", ", ".join(names))
+        log.info("model loaded in %.1f s; listening on %s", time.monotonic() - started, ", ".join(names))
+    else:
+        log.info("listening on %s (no model)", ", ".join(names))
     stop = threading.Event()
     current = {"name": worker_name(names)}
     if reconcile_periodically and not burst:
@@ -210,18 +222,18 @@ def run(settings: Settings, queue_names: Iterable[str] | None = None, burst: boo
             worker = build_worker(services, names, name=current["name"])
             started = time.monotonic()
             try:
-                worked = worker.work(burst=burst, with_scheduler=False, logging_level=settings.log_level,
+                worked = worker.work(burst=burst, with_scheduler=False, logging_level=rq_log_level(settings.log_level),
                                      log_format=LOG_FORMAT)
             except (RedisConnectionError, RedisTimeoutError):  # e.g. in rq's teardown while Redis is away
                 log.warning("the work loop stopped: Redis unreachable", exc_info=True)
                 worked = False
-            if burst or worker._stop_requested:  # rq's flag for a requested (warm) shutdown
+            if burst or stop_requested(worker):
                 return worked
             if time.monotonic() - started > 60:
                 wait = 1.0
             log.warning("the work loop stopped on an error; listening again in %.0f s", wait)
             time.sleep(wait)
-            if worker._stop_requested:
+            if stop_requested(worker):
                 return worked
             wait = min(wait * 2, RESTART_WAIT_MAX_S)
             current["name"] = worker_name(names)  # rq refuses a name whose registration may still stand

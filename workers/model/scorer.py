@@ -192,7 +192,6 @@ class VigieScorer(Scorer):
         scale = conf["lora"]["alpha"] / conf["lora"]["r"]
         # merge LoRA into the base weights: W <- W + scale * B @ A (no adapter cost at inference), and copy
         # the fully fine-tuned top layers (stage 2 of the recipe) over the base ones: same encoder, same cost
-
         apply_adapter(enc, adapter, scale)
         self.labels = list(conf["labels"])
         model = ToxicityClassifier(enc, len(self.labels))

@@ -25,8 +25,8 @@ from torch import nn
 
 from . import data as D
 from .network import apply_adapter
-from .train import (PREFIX, TrainConfig, encode_texts, finalize, make_batches, set_seed, train_main,
-                    write_config)
+from .train import TrainConfig, finalize, train_main, write_config
+from .training_common import PREFIX, encode_texts, make_batches, quick_dev_metrics, set_seed
 
 SYNTHETIC_FILE = "synthetic_fr.csv"
 
@@ -279,8 +279,6 @@ def train_stage2(stage1_dir, data_dir="data", out_dir=None, cfg: TopConfig | Non
     src_dev = [e.source for e in dev]
 
     def dev_eval(m):
-        from .train import quick_dev_metrics
-
         return quick_dev_metrics(predict_cached(m, cache, dv_idx), y_dev, src_dev)
 
     hist = fit_top(model, cache, tr_idx, D.labels_matrix(train), row_weights(train, cfg), cfg, log=log,
