@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 
+from flask_babel import gettext
 from flask import Flask, current_app, request
 from flask_limiter import Limiter
 
@@ -32,6 +33,10 @@ from core.queues import RATE_LIMIT_PREFIX
 from core.settings import Settings
 
 LOGIN_ERROR = "Too many failed attempts: wait 15 minutes."
+
+
+def _login_error() -> str:
+    return gettext(LOGIN_ERROR)  # in the reader's language (the dashboard's catalogue has it)
 OFF = ("", "0", "off", "none", "false", "no")
 
 
@@ -102,9 +107,9 @@ def init_app(app: Flask) -> None:
     login_view = app.view_functions.get("dashboard.login")
     if login_view is not None:
         limited = limiter.limit(lambda: _settings().login_rate_limit_ip, key_func=lambda: "addr:" + client_address(),
-                                methods=["POST"], deduct_when=_failed_login, error_message=LOGIN_ERROR)(login_view)
+                                methods=["POST"], deduct_when=_failed_login, error_message=_login_error)(login_view)
         limited = limiter.limit(lambda: _settings().login_rate_limit_user, key_func=login_username,
-                                methods=["POST"], deduct_when=_failed_login, error_message=LOGIN_ERROR)(limited)
+                                methods=["POST"], deduct_when=_failed_login, error_message=_login_error)(limited)
         app.view_functions["dashboard.login"] = limited
 
     # API keys: every blueprint that authenticates with one.
