@@ -194,6 +194,7 @@ def test_search_ignores_accents_and_case():
 def test_every_message_the_scripts_show_is_in_the_pages_catalogue(app):
     """The scripts show text only through Vigie.t/tn, with keys the page's JSON catalogue has, in French."""
     from service.dashboard.i18n import js_messages
+    from service.dashboard.live import live_messages
 
     static = DASHBOARD / "static"
     source = "\n".join(p.read_text(encoding="utf-8") for p in static.glob("*.js"))
@@ -204,7 +205,8 @@ def test_every_message_the_scripts_show_is_in_the_pages_catalogue(app):
     keys |= {f"decided_by_you_{s}" for s in ("approved", "rejected")}
     keys |= {f"actor_{a}" for a in ("model", "rule", "moderator", "admin", "system")}
     with app.test_request_context("/", headers={"Accept-Language": "fr"}):
-        catalogue = js_messages()
+        catalogue = {**js_messages(), **live_messages()}  # (live.js has its own catalogue, live-i18n)
+    keys |= {f"by_{s}" for s in ("approved", "rejected")} | {"panel_open", "panel_close"}
     assert sorted(keys - set(catalogue)) == []
     assert catalogue["selected_other"] == "{n} commentaires sélectionnés"
     assert catalogue["status_flagged"] == "à vérifier" and catalogue["actor_rule"] == "Liste de mots"

@@ -24,6 +24,7 @@ from core.storage.models import Comment, Site
 from core.vocabulary import Actor, explanation_reason, moderator_reason
 from service.context import db_session, vigie
 from service.dashboard.blueprint import ID, MAX_ID, bp
+from service.dashboard.live import conflict_message, decision_conflicts, status_version
 from service.dashboard.queries import (BadFilter, QueueFilters, author_history, automatic_decisions,
                                        comment_history, moderator_decisions, parents_of, queue_page, tab_counts)
 from service.errors import error_response, validation_message
@@ -107,6 +108,10 @@ class DecideIn(BaseModel):
     # The moderator's own words on a rejection (audit note, sent to the site's callback with the decision).
     explanation: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] | None = None
     query: Annotated[str, StringConstraints(max_length=2000)] = ""
+    # The status version of each comment as the moderator saw it (service.dashboard.live): a comment another
+    # person decided since is refused with who and when. Comments without a version are not checked.
+    seen: Annotated[dict[Annotated[int, Field(gt=0, le=MAX_ID)], Annotated[str, StringConstraints(max_length=40)]],
+                    Field(max_length=MAX_BULK)] = {}
 
 
 def _counts_for(query: str) -> dict[str, int] | None:
@@ -179,6 +184,10 @@ def decide():
     # The reason and the explanation travel as reasons, so the site's callback receives them with the decision.
     reasons = ([moderator_reason(reason)] if reason else []) + (
         [explanation_reason(explanation)] if explanation else [])
+    conflicts = decision_conflicts(s, comments, body.seen, current_user.username)
+    if conflicts:
+        return error_response(409, "already_decided", conflict_message(conflicts, len(body.ids)),
+                              conflicts=conflicts)
     changes = []
     services = vigie()
     for comment in comments:
@@ -191,7 +200,8 @@ def decide():
     if changes:
         _push_undo(changes)
     return {"decided": body.ids, "changed": [c[0] for c in changes], "status": body.status,
-            "counts": _counts_for(body.query), "can_undo": _can_undo()}
+            "counts": _counts_for(body.query), "can_undo": _can_undo(),
+            "versions": {str(c.id): status_version(c) for c in comments}}
 
 
 @bp.route("/actions/undo", methods=["POST"])

@@ -101,8 +101,12 @@
     showEmpty();
     if (rest.length < 5) loadMore();
     const mine = ++sequence;
-    send("/actions/decide", {ids, status, reason: reason || null, explanation: explanation || null, query}).then((data) => {
+    // The status version each card was drawn with: a comment another moderator decided since is refused.
+    const seen = {};
+    targetCards.forEach((card) => { if (card.dataset.version) seen[card.dataset.id] = card.dataset.version; });
+    send("/actions/decide", {ids, status, reason: reason || null, explanation: explanation || null, query, seen}).then((data) => {
       if (mine > appliedSequence) { appliedSequence = mine; updateCounts(data.counts); }
+      targetCards.forEach((card) => { if (data.versions && data.versions[card.dataset.id]) card.dataset.version = data.versions[card.dataset.id]; });
       if (leaving) targetCards.forEach((card) => card.remove());
       Vigie.toast(Vigie.tn(status === "approved" ? "approved" : "rejected", ids.length) +
                   (reason ? " " + Vigie.t("with_reason", {reason}) : "") + " " + Vigie.t("undo_hint"), "ok");
@@ -111,6 +115,7 @@
       targetCards.forEach((card, i) => { card.hidden = false; setStatus(card, previous[i], true); });
       showEmpty();
       Vigie.toast(e.message, "error");
+      document.dispatchEvent(new Event("vigie:refresh"));  // live.js: show what changed meanwhile
     });
   }
 
@@ -310,6 +315,22 @@
       if (response.ok && before === sequence) updateCounts((await response.json()).counts);
     } catch (e) { /* offline for a moment: the next tick tries again */ }
   }, 30000);
+
+  // live.js removes cards decided elsewhere and inserts new ones: keep the focus and the selection right.
+  document.addEventListener("vigie:card-removed", (event) => {
+    if (event.detail.focused) {
+      focused = null;
+      const next = event.detail.next;
+      if (next && next.isConnected && !next.hidden) focusCard(next, false); else if (cards().length) focusCard(cards()[0], false);
+    }
+    updateSelection();
+    showEmpty();
+  });
+  document.addEventListener("vigie:cards-added", (event) => {
+    focusCard(event.detail.first);
+    updateSelection();
+    showEmpty();
+  });
 
   const first = cards()[0];
   if (first) focusCard(first, false);
