@@ -23,6 +23,7 @@
   let sinceComment = bar.dataset.sinceComment || "0";
   const waiting = new Set();  // ids of new comments not shown yet
   let polling = false;
+  let again = null;  // a poll asked for while one was in flight
 
   function t(key, params) {
     const text = Object.prototype.hasOwnProperty.call(catalogue, key) ? catalogue[key] : key;
@@ -62,7 +63,7 @@
     }
   }
 
-  function applyChange(change) {
+  function applyChange(change, quiet) {
     const target = card(change.id);
     if (waiting.has(change.id) && tab !== "all" && change.status !== tab) waiting.delete(change.id);
     if (!target || target.dataset.version === change.version) return;
@@ -80,7 +81,7 @@
       const key = change.status === "rejected" || change.status === "approved" ? "elsewhere_" + change.status : "elsewhere_other";
       const message = t(key, {id: change.id, name: change.by, status: change.status_name});
       status.textContent = message;
-      Vigie.toast(message, "ok");
+      if (!quiet) Vigie.toast(message, "ok");
     }
     if (!single && tab !== "all" && change.status !== tab) {
       const wasFocused = target.classList.contains("focused");
@@ -90,8 +91,8 @@
     }
   }
 
-  async function poll() {
-    if (polling) return;
+  async function poll(quiet) {
+    if (polling) { again = again || (quiet === true ? "quiet" : "loud"); return; }
     polling = true;
     try {
       const url = "/queue/live?" + query + (query ? "&" : "") + "since_event=" + encodeURIComponent(sinceEvent) +
@@ -101,7 +102,7 @@
       const data = await response.json();
       sinceEvent = String(data.since_event);
       sinceComment = String(data.since_comment);
-      data.changes.forEach(applyChange);
+      data.changes.forEach((change) => applyChange(change, quiet === true));
       if (!single) {
         const before = waiting.size;
         data.new.forEach((id) => { if (!card(id)) waiting.add(id); });
@@ -113,6 +114,7 @@
       /* offline for a moment: the next poll tries again */
     } finally {
       polling = false;
+      if (again) { const how = again; again = null; poll(how === "quiet"); }
     }
   }
 
@@ -141,16 +143,25 @@
     event.preventDefault();
     showNew();
   });
-  document.addEventListener("vigie:refresh", poll);  // e.g. after a decision refused because of a newer one
+  // After a decision refused because of a newer one: catch up at once, leaving the refusal's message on screen.
+  document.addEventListener("vigie:refresh", () => poll(true));
 
-  // On a phone the panel is a sheet over the page, opened and closed by the button.
+  // On a phone the panel is a sheet over the page: each card's "Auteur et historique" button opens it (for that
+  // card: queue.js focuses the card on the click and loads its panel), the button on the sheet closes it.
   function setPanel(open) {
     if (!panel || !panelToggle) return;
     panel.classList.toggle("panel-open", open);
+    document.body.classList.toggle("panel-sheet-open", open);
     panelToggle.setAttribute("aria-expanded", open ? "true" : "false");
-    panelToggle.textContent = t(open ? "panel_close" : "panel_open");
+    list.querySelectorAll("[data-details]").forEach((b) => b.setAttribute("aria-expanded", open ? "true" : "false"));
+    if (open) panelToggle.focus({preventScroll: true});
   }
-  if (panelToggle) panelToggle.addEventListener("click", () => setPanel(!panel.classList.contains("panel-open")));
+  panelToggle.textContent = t("panel_close");
+  panelToggle.addEventListener("click", () => setPanel(false));
+  list.addEventListener("click", (event) => { if (event.target.closest("[data-details]")) setPanel(true); });
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && panel && panel.classList.contains("panel-open")) setPanel(false);
+  });
 
   setInterval(() => { if (!document.hidden) poll(); }, interval);
   document.addEventListener("visibilitychange", () => { if (!document.hidden) poll(); });
