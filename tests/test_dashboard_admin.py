@@ -121,3 +121,34 @@ def test_admin_creates_sites_and_users_and_deactivation_ends_access(client, app,
     me = db.scalar(select(User).where(User.username == "root"))
     assert client.post(f"/admin/users/{me.id}", data={"csrf_token": token, "role": "moderator",
                                                        "active": "1"}).status_code == 400
+
+
+def test_admin_entries_of_the_audit_log_are_written_in_the_reader_s_language(client, app, site, db):
+    """A settings change, a key and a user are stored as data and worded on the audit page in the reader's
+    language (French by default, English for a moderator who chose it), never in the writer's."""
+    add_user(app, "root", role="admin")
+    token = login(client, "root")
+    form = _settings_form(client, site.id, threshold_toxicity="0.7", words_banned="patate\ncornichon",
+                          reject_reasons="Insulte\nSpam", timezone="Europe/Brussels")
+    assert client.post(f"/admin/sites/{site.id}", data=form).status_code == 302
+    client.post(f"/admin/sites/{site.id}/keys", data={"csrf_token": token, "name": "Coral"})
+    client.post("/admin/users", data={"csrf_token": token, "username": "lea", "role": "moderator",
+                                      "password": "un mot de passe solide"})
+    entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "settings"))
+    assert {"kind": "setting", "field": "threshold", "label": "toxicity", "from": None, "to": 0.7} in entry.reasons
+
+    french = client.get("/audit").text
+    for text in ("Seuil de signalement pour « Toxicité » : défaut du modèle → 0,7",
+                 "Mots « interdits » : 2 ajoutés (« cornichon », « patate »)",
+                 "Fuseau horaire : Europe/Paris → Europe/Brussels", "Motifs de rejet : Insulte, Spam",
+                 "Clé d’API", "(Coral) créée", "Utilisateur lea (modérateur) créé"):
+        assert text in french.replace("&#39;", "'"), text
+    for english in ("thresholds.toxicity", "model default", "API key", "user lea"):  # the stored English summaries
+        assert english not in french, english
+
+    with app.extensions["vigie"].db.session() as session:
+        session.scalar(select(User).where(User.username == "root")).locale = "en"
+        session.commit()
+    english = client.get("/audit").text
+    assert "Flag threshold for “Toxicity”: model default → 0.7" in english
+    assert "User lea (moderator) created" in english and "Seuil" not in english

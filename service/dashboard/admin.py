@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from core import keys as site_keys
 from service.accounts import ROLES, create_user
 from service.context import db_session, vigie
+from service.dashboard.audit_notes import admin_event, settings_changes
 from service.dashboard.blueprint import ID, bp
 from service.dashboard.i18n import COMMON_TIMEZONES, LIST_NAMES, name_of
 from service.dashboard.site_settings import callback_problem, describe_changes, lexicon_dir, lexicons, parse_form
@@ -22,9 +23,12 @@ from core.policy import LABELS, merged
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 
-def _audit(action: str, site_id: int | None = None, note: str | None = None) -> None:
+def _audit(action: str, site_id: int | None = None, note: str | None = None,
+           details: list[dict] | None = None) -> None:
+    """An admin entry: ``details`` is what changed as data (shown in the reader's language, see audit_notes),
+    ``note`` an English one-line summary of it for exports and logs."""
     db_session().add(AuditEntry(site_id=site_id, comment_id=None, actor="admin", actor_name=current_user.username,
-                                action=action, note=note))
+                                action=action, note=note, reasons=details or []))
 
 
 def _site_or_404(site_id: int) -> Site:
@@ -53,7 +57,7 @@ def admin_sites():
             errors.append(gettext("Slug: a site “%(slug)s” already exists", slug=slug))
         else:
             site, key, secret = site_keys.create_site(s, slug, name)
-            _audit("site_created", site.id, f"site {slug} created")
+            _audit("site_created", site.id, f"site {slug} created", [admin_event("site_created", slug=slug)])
             s.commit()
             created = {"site": site, "key": key, "secret": secret}
     sites = list(s.scalars(select(Site).order_by(Site.name)))
@@ -87,7 +91,7 @@ def admin_site(site_id: int):
     site.timezone = parsed.timezone
     note = describe_changes(before, _snapshot(site))
     if note:
-        _audit("settings", site.id, note)
+        _audit("settings", site.id, note, settings_changes(before, _snapshot(site)))
     db_session().commit()
     flash(gettext("Settings saved; they apply to comments scored from now on.") if note else gettext("Nothing changed."))
     return redirect(url_for("dashboard.admin_site", site_id=site.id))
@@ -108,7 +112,9 @@ def admin_add_lexicon(site_id: int):
     site.policy = policy
     note = describe_changes(before, _snapshot(site))
     if note:
-        _audit("settings", site.id, f"lexicon {name} added to {target}: {note}")
+        _audit("settings", site.id, f"lexicon {name} added to {target}: {note}",
+               [{"kind": "setting", "field": "lexicon", "name": name, "list": target},
+                *settings_changes(before, _snapshot(site))])
     db_session().commit()
     flash(gettext("%(n)s terms of “%(lexicon)s” added to the %(list)s list.",
                   n=len(policy["words"][target]) - len(existing), lexicon=name, list=name_of(LIST_NAMES, target)))
@@ -119,7 +125,8 @@ def admin_add_lexicon(site_id: int):
 def admin_create_key(site_id: int):
     site = _site_or_404(site_id)
     key, plain = site_keys.new_api_key(db_session(), site, name=request.form.get("name", "").strip()[:200])
-    _audit("key_created", site.id, f"API key {key.prefix}… ({key.name or 'unnamed'}) created")
+    _audit("key_created", site.id, f"API key {key.prefix}… ({key.name or 'unnamed'}) created",
+           [admin_event("key_created", prefix=key.prefix, name=key.name or "")])
     db_session().commit()
     return _render_site(site, new_key=plain)  # shown once, never stored in plain
 
@@ -132,7 +139,8 @@ def admin_revoke_key(site_id: int, key_id: int):
         abort(404, description=gettext("No such key."))
     if key.revoked_at is None:
         key.revoked_at = utcnow()
-        _audit("key_revoked", site.id, f"API key {key.prefix}… ({key.name or 'unnamed'}) revoked")
+        _audit("key_revoked", site.id, f"API key {key.prefix}… ({key.name or 'unnamed'}) revoked",
+               [admin_event("key_revoked", prefix=key.prefix, name=key.name or "")])
         db_session().commit()
         flash(gettext("Key %(prefix)s… revoked.", prefix=key.prefix))
     return redirect(url_for("dashboard.admin_site", site_id=site.id))
@@ -157,7 +165,8 @@ def admin_users():
         else:
             try:
                 create_user(s, username, password, role)
-                _audit("user_created", None, f"user {username} ({role}) created")
+                _audit("user_created", None, f"user {username} ({role}) created",
+                       [admin_event("user_created", username=username, role=role)])
                 s.commit()
                 flash(gettext("User %(name)s created.", name=username))
                 return redirect(url_for("dashboard.admin_users"))
@@ -181,7 +190,9 @@ def admin_update_user(user_id: int):
     if user.id == current_user.id and (role != "admin" or not active):
         abort(400, description=gettext("You cannot demote or deactivate your own account."))
     if (user.role, user.active) != (role, active):
-        _audit("user_updated", None, f"user {user.username}: role {user.role} → {role}, active {user.active} → {active}")
+        _audit("user_updated", None, f"user {user.username}: role {user.role} → {role}, active {user.active} → {active}",
+               [admin_event("user_updated", username=user.username, role_from=user.role, role_to=role,
+                            active_from=user.active, active_to=active)])
         user.role, user.active = role, active
         s.commit()
         flash(gettext("User %(name)s updated.", name=user.username))

@@ -8,6 +8,7 @@ from flask import Blueprint
 from flask_babel import gettext
 
 from core.vocabulary import LABELS
+from service.dashboard import audit_notes
 from service.dashboard.highlight import highlight, safe_url
 from service.dashboard.i18n import LABEL_NAMES, LIST_NAMES, decimal, likelihood, name_of
 
@@ -31,6 +32,8 @@ def reason_text(reason: Any) -> str:
     if kind == "word":
         return gettext("Word from the “%(list)s” list: “%(term)s”", list=name_of(LIST_NAMES, reason.get("list", "")),
                        term=reason.get("term", ""))
+    if kind in audit_notes.KINDS:  # an admin change stored as data (settings, keys, users)
+        return audit_notes.describe(reason)
     # a moderator's reason or explanation (core.vocabulary.moderator_reason, explanation_reason)
     if kind in ("reason", "explanation"):
         return str(reason.get("text", ""))
@@ -57,5 +60,6 @@ def init_templating(bp: Blueprint) -> None:
     bp.add_app_template_filter(score_level, "score_level")
     bp.add_app_template_filter(reason_text, "reason_text")
     bp.add_app_template_filter(reason_figures, "reason_figures")
+    bp.add_app_template_test(audit_notes.is_structured, "structured_admin_change")
     bp.add_app_template_filter(safe_url, "safe_url")
     bp.add_app_template_global(highlight, "highlight")

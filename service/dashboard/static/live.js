@@ -146,7 +146,7 @@
   // After a decision refused because of a newer one: catch up at once, leaving the refusal's message on screen.
   document.addEventListener("vigie:refresh", () => poll(true));
 
-  // On a phone the panel is a sheet over the page: each card's "Auteur et historique" button opens it (for that
+  // On a phone the panel is a sheet over the page: each card's details button opens it (for that
   // card: queue.js focuses the card on the click and loads its panel), the button on the sheet closes it.
   function setPanel(open) {
     if (!panel || !panelToggle) return;
