@@ -18,7 +18,7 @@ import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 
 from service.accounts import create_user
 from service.app import create_app
@@ -113,6 +113,9 @@ def main() -> None:
     for _ in range(40):
         cursor_time = client.get(f"/queue/cards?tab=all&sort=time&cursor={cursor_time}").headers["X-Next-Cursor"]
     today = datetime.now(timezone.utc).date()
+    with app.extensions["vigie"].db.session() as session:  # the live queue's cursors: the newest ids
+        event = session.scalar(select(func.max(AuditEntry.id))) or 0
+        newest = session.scalar(select(func.max(Comment.id))) or 0
     pages = [
         ("queue: flagged, by score, page 1 (with tab counts)", "/queue?tab=flagged&sort=score"),
         ("queue: flagged, by score, page 41 (cursor)", f"/queue/cards?tab=flagged&sort=score&cursor={cursor}"),
@@ -123,6 +126,11 @@ def main() -> None:
         ("queue: label insult >= 0.6", "/queue?tab=flagged&label=insult&min=0.6"),
         ("queue: last 7 days", f"/queue?tab=flagged&since={today - timedelta(days=7)}&until={today}"),
         ("queue: full-text search 'mensonge'", "/queue?tab=all&q=mensonge"),
+        ("live poll: flagged, nothing new", f"/queue/live?tab=flagged&since_event={event}&since_comment={newest}"),
+        ("live poll: flagged, 200 changes behind",
+         f"/queue/live?tab=flagged&since_event={event - 200}&since_comment={newest - 200}"),
+        ("live poll: all, 200 changes behind",
+         f"/queue/live?tab=all&sort=time&since_event={event - 200}&since_comment={newest - 200}"),
         ("comment panel (author history + audit)", "/comments/50000/panel"),
         ("audit log, page 1", "/audit"),
         ("audit log, moderator only", "/audit?actor=moderator"),

@@ -35,18 +35,29 @@ def live_server(_app):
     thread.join(5)
 
 
+_SHARED: dict = {"users": 0}
+
+
 @pytest.fixture(scope="session")
 def browser():
+    """One Chromium for the whole session, however many test modules import this fixture (each import is its own
+    session fixture to pytest, and Playwright's sync API runs once per process)."""
     if not browser_available():
         pytest.skip("chromium and the playwright package are needed: apt-get install chromium; pip install playwright")
     from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=15_000)  # CI machines are small and shared
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
+    if not _SHARED["users"]:
+        _SHARED["playwright"] = playwright = sync_playwright().start()
+        _SHARED["browser"] = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    _SHARED["users"] += 1
+    try:
+        yield _SHARED["browser"]
+    finally:
+        _SHARED["users"] -= 1
+        if not _SHARED["users"]:
+            _SHARED.pop("browser").close()
+            _SHARED.pop("playwright").stop()
 
 
 @pytest.fixture

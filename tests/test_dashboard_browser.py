@@ -119,7 +119,7 @@ def test_admin_changes_a_threshold_in_the_settings(page, app, site, db):
     policy = db.get(Site, site.id).policy
     assert policy["thresholds"]["toxicity"] == 0.72 and policy["words"]["suspect"] == ["abruti", "imbécile"]
     page.goto("/audit?action=settings")
-    expect(page.locator("tr.audit-row")).to_contain_text("thresholds.toxicity: model default → 0.72")
+    expect(page.locator("tr.audit-row")).to_contain_text("Seuil de signalement pour « Toxicité » : défaut du modèle → 0,72")
     assert page.errors == []
 
 
@@ -196,6 +196,7 @@ def test_every_screen_renders_without_script_or_policy_errors(page, app, site, d
     db.commit()
     add_user(app, "camille")
     add_user(app, "root", role="admin")
+    page.set_viewport_size({"width": 1280, "height": 800})  # (the pictures in README and docs/dashboard.md)
     page.goto("/login")
     screenshot(page, "login")
     browser_login(page, "camille", PASSWORD)
