@@ -54,7 +54,7 @@ DONE = {
 }
 # What each action is called in the history (the audit log names them ``author_<action>``, see i18n.ACTION_NAMES).
 ACTION_LABELS = {
-    "ban": lazy_gettext("Banned"), "unban": lazy_gettext("Ban lifted"), "suspend": lazy_gettext("Suspended"),
+    "ban": lazy_gettext("Author banned"), "unban": lazy_gettext("Ban lifted"), "suspend": lazy_gettext("Suspended"),
     "unsuspend": lazy_gettext("Suspension lifted"), "premoderate": lazy_gettext("Put under pre-moderation"),
     "unpremoderate": lazy_gettext("Pre-moderation lifted"), "warn": lazy_gettext("Warned"),
     "withdraw_warning": lazy_gettext("Warning withdrawn"), "note": lazy_gettext("Note"),
