@@ -249,6 +249,11 @@ def test_the_author_event_reaches_the_callback_signed_with_the_sites_secret(app,
     assert body["author"] == {"id": "u9", "name": "Neuf"} and body["reason"] == "Propos haineux"
     assert body["standing"]["suspended"] is True and body["standing"]["suspended_until"] == body["until"]
     assert body["delivery_id"] == int(request.headers["X-Vigie-Delivery"])
+    yaml = pytest.importorskip("yaml")
+    from pathlib import Path
+
+    spec = yaml.safe_load((Path(__file__).resolve().parents[1] / "service" / "openapi" / "authors.yaml").read_text())
+    assert set(body) == set(spec["components"]["schemas"]["AuthorActionEvent"]["required"])
 
 
 # --------------------------------------------------------------------------------------------------- API
@@ -284,3 +289,22 @@ def test_the_author_api_needs_a_key_and_answers_404_json_for_an_unknown_author(a
     other = client.get("/api/v1/authors/known", headers={"Authorization": f"Bearer {other_key}"})
     assert other.status_code == 404  # another site's author is not this site's
     assert client.get("/api/v1/authors/" + "x" * 201, headers=site.headers).status_code == 400
+
+
+def test_the_api_answer_has_the_shape_its_openapi_fragment_documents(app, client, site, db):
+    yaml = pytest.importorskip("yaml")
+    from pathlib import Path
+
+    spec = yaml.safe_load((Path(__file__).resolve().parents[1] / "service" / "openapi" / "authors.yaml").read_text())
+    schemas = spec["components"]["schemas"]
+    assert set(spec["paths"]) == {"/api/v1/authors/{author_id}"}
+    add_comment(db, site.id, "Un", author_id="u1")
+    db.commit()
+    _act(db, site.id, "u1", "suspend", days=1)
+    body = client.get("/api/v1/authors/u1", headers=site.headers).json
+    assert set(body) == set(schemas["Author"]["required"])
+    assert set(body["standing"]) == set(schemas["AuthorStanding"]["required"])
+    assert set(body["counts"]) == set(schemas["Author"]["properties"]["counts"]["required"])
+    assert set(body["recent_actions"][0]) == set(schemas["AuthorActionRecord"]["required"])
+    missing = client.get("/api/v1/authors/nobody", headers=site.headers).json
+    assert set(missing) == set(schemas["AuthorsError"]["required"])
