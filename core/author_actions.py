@@ -25,6 +25,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import authors, outbox
@@ -49,7 +50,7 @@ WAITING = (Status.pending.value, Status.flagged.value)
 class AuthorActionError(ValueError):
     """An action that cannot be done; ``code`` is one of: unknown_author, unknown_action, reason_required,
     reason_invalid, reason_too_long, bad_days, already, not_in_force, no_such_action, unknown_reason,
-    nothing_waiting."""
+    nothing_waiting, conflict (another moderator acted on the same author at the same moment: roll back, retry)."""
 
     def __init__(self, code: str, detail: str = ""):
         super().__init__(f"{code}: {detail}" if detail else code)
@@ -60,12 +61,23 @@ def _audit_action(action: str) -> str:
     return f"author_{action}"
 
 
-def _standing(session: Session, site_id: int, author_id: str) -> AuthorStanding:
-    standing = authors.standing_of(session, site_id, author_id)
-    if standing is None:
-        standing = AuthorStanding(site_id=site_id, author_id=author_id, banned=False, premoderated=False, warnings=0)
-        session.add(standing)
-    return standing
+def _standing(session: Session, site_id: int, author_id: str) -> tuple[AuthorStanding, bool]:
+    """The author's standing row, locked for this transaction on PostgreSQL (two moderators acting on one author
+    at once act one after the other), or a new one not yet added (``_insert`` it once the action is valid).
+    Returns (standing, exists)."""
+    stmt = select(AuthorStanding).where(AuthorStanding.site_id == site_id, AuthorStanding.author_id == author_id)
+    standing = session.scalar(stmt.with_for_update())
+    if standing is not None:
+        return standing, True
+    return AuthorStanding(site_id=site_id, author_id=author_id, banned=False, premoderated=False, warnings=0), False
+
+
+def _insert(session: Session, standing: AuthorStanding) -> None:
+    session.add(standing)
+    try:
+        session.flush()
+    except IntegrityError as exc:  # another moderator's first action on this author committed meanwhile
+        raise AuthorActionError("conflict") from exc
 
 
 def _latest_in_force(session: Session, site_id: int, author_id: str, action: str,
@@ -137,7 +149,7 @@ def act(session: Session, site: Site, author_id: str, action: str, *, actor: str
     if action in NEEDS_REASON and not reason:
         raise AuthorActionError("reason_required")
     now = utcnow()
-    standing = _standing(session, site.id, author_id)
+    standing, exists = _standing(session, site.id, author_id)
     until = None
     reverts = None
     if action == "ban":
@@ -172,6 +184,8 @@ def act(session: Session, site: Site, author_id: str, action: str, *, actor: str
             standing.premoderated = False
         elif original == "warn":
             standing.warnings = max((standing.warnings or 0) - 1, 0)
+    if not exists:
+        _insert(session, standing)
     session.flush()
     return _record(session, site, author_id, action, actor=actor, actor_name=actor_name, reason=reason, until=until,
                    reverts=reverts, standing=standing, services=services)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import selectinload
 
 from core import authors
 from core.author_actions import ALL_ACTIONS, MAX_SUSPENSION_DAYS, REJECT_WAITING, AuthorActionError, act, reject_waiting
-from core.storage.models import AuthorAction, Comment, Site
+from core.storage.models import Comment, Site
 from core.vocabulary import Actor
 from service.context import db_session, vigie
 from service.dashboard.blueprint import ID, bp, is_row_id
@@ -40,6 +40,7 @@ ERRORS = {
     "no_such_action": lazy_gettext("That warning or note was already withdrawn."),
     "unknown_reason": lazy_gettext("That is not one of the site's reject reasons."),
     "nothing_waiting": lazy_gettext("This author has no comment waiting."),
+    "conflict": lazy_gettext("Another moderator acted on this author at the same moment: try again."),
 }
 DONE = {
     "ban": lazy_gettext("Author banned: their new comments will be rejected."),
@@ -170,7 +171,8 @@ def author_page(site_id: int):
             changes = []
     except AuthorActionError as exc:
         s.rollback()
-        return _render(site, author_id, str(ERRORS.get(exc.code, ERRORS["unknown_action"])), 400)
+        return _render(site, author_id, str(ERRORS.get(exc.code, ERRORS["unknown_action"])),
+                       409 if exc.code == "conflict" else 400)
     s.commit()
     if changes:
         _push_undo(changes)
