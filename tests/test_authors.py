@@ -308,3 +308,17 @@ def test_the_api_answer_has_the_shape_its_openapi_fragment_documents(app, client
     assert set(body["recent_actions"][0]) == set(schemas["AuthorActionRecord"]["required"])
     missing = client.get("/api/v1/authors/nobody", headers=site.headers).json
     assert set(missing) == set(schemas["AuthorsError"]["required"])
+
+
+def test_a_hostile_author_id_and_name_stay_text_and_the_page_speaks_english_on_request(app, client, site, db):
+    xss = '<img src=x onerror="alert(1)"><script>alert(1)</script>'
+    add_comment(db, site.id, xss, score=0.9, author_id=xss, author_name=xss)
+    db.commit()
+    add_user(app, "camille")
+    token = login(client, "camille")
+    assert _post(client, token, site.id, xss, action="note", reason=xss).status_code == 302
+    page = _page(client, site.id, xss).text
+    assert "<script>alert(1)</script>" not in page and "<img src=x" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    english = client.get(f"/authors/{site.id}", query_string={"id": xss}, headers={"Accept-Language": "en"}).text
+    assert '<html lang="en">' in english and "Action history" in english and "Private notes" in english
