@@ -322,3 +322,41 @@ def test_a_hostile_author_id_and_name_stay_text_and_the_page_speaks_english_on_r
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     english = client.get(f"/authors/{site.id}", query_string={"id": xss}, headers={"Accept-Language": "en"}).text
     assert '<html lang="en">' in english and "Action history" in english and "Private notes" in english
+
+
+@pytest.mark.parametrize("known", [False, True], ids=["first action", "standing row exists"])
+def test_two_moderators_banning_one_author_at_once_make_one_ban(app, site, db, known):
+    """The second moderator's action waits for the first one's transaction, then is refused (already banned, or a
+    conflict on the author's first standing row): never two bans, never a 500. (With a standing row already there,
+    the row lock is PostgreSQL's ``FOR UPDATE``; SQLite has none.)"""
+    import threading
+
+    add_comment(db, site.id, "Texte", author_id="u-race")
+    db.commit()
+    if known:
+        if db.get_bind().dialect.name != "postgresql":
+            pytest.skip("row locks: PostgreSQL")
+        _act(db, site.id, "u-race", "note", reason="Déjà vu")
+    vigie = app.extensions["vigie"]
+    outcome = {}
+
+    def second():
+        with vigie.db.session() as other:
+            try:
+                act(other, other.get(Site, site.id), "u-race", "ban", actor="moderator", actor_name="lea")
+                other.commit()
+                outcome["second"] = "banned"
+            except AuthorActionError as exc:
+                other.rollback()
+                outcome["second"] = exc.code
+
+    with vigie.db.session() as first:
+        act(first, first.get(Site, site.id), "u-race", "ban", actor="moderator", actor_name="camille")
+        thread = threading.Thread(target=second)
+        thread.start()
+        first.commit()
+    thread.join(30)
+    assert outcome["second"] in ("already", "conflict")
+    db.expire_all()
+    assert len(db.scalars(select(AuthorStanding)).all()) == 1
+    assert [a.actor_name for a in db.scalars(select(AuthorAction).where(AuthorAction.action == "ban"))] == ["camille"]
