@@ -13,6 +13,7 @@ CHROMIUM = os.environ.get("VIGIE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-dev-shm-usage"]
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+DOCS_WIDTH = 1280
 
 
 def browser_available() -> bool:
@@ -87,7 +88,14 @@ def screenshot(page, name: str, full_page: bool = False) -> None:
     """Saved under docs/screenshots/ when VIGIE_SCREENSHOTS=1 (the docs' pictures are made by the tests)."""
     if os.environ.get("VIGIE_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
+        size = page.viewport_size
+        if size and size["width"] > DOCS_WIDTH:  # desktop pictures are 1280 px wide (phone ones 390 px)
+            page.set_viewport_size({"width": DOCS_WIDTH, "height": size["height"]})
+        try:
+            page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
+        finally:
+            if size and size["width"] > DOCS_WIDTH:
+                page.set_viewport_size(size)
 
 
 AXE = Path(__file__).resolve().parent / "node" / "node_modules" / "axe-core" / "axe.min.js"
