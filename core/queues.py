@@ -49,6 +49,7 @@ SYNC_RESULT_KEY = "vigie:sync:res:"  # + request id: the answer its caller waits
 WEBHOOK_SEEN_PREFIX = "vigie:webhook-seen:"  # + site:timestamp:signature: replay protection of signed webhooks
 DELIVERY_QUEUED_PREFIX = "vigie:delivery-queued:"  # + delivery id: its job was queued (kept FAILURE_TTL_S)
 UNDO_PREFIX = "vigie:undo:"  # + user id: a moderator's last actions
+VIEWING_PREFIX = "vigie:viewing:"  # + comment id: who has it focused in the dashboard (sorted set, short TTL)
 RATE_LIMIT_PREFIX = "vigie-limits"  # Flask-Limiter's counters (service/ratelimit.py): failed logins, API keys
 WORKERS_KEY = "vigie:workers"  # sorted set: model worker name -> time of its last heartbeat (while listening)
 

@@ -140,3 +140,21 @@ def test_the_live_poll_refuses_bad_cursors_and_needs_a_login(app, client, site):
         assert client.get("/queue/live/cards", query_string={"ids": ids}).status_code == 400
     fresh = client.get("/queue/live", headers={"Accept": "application/json"}).json  # no cursors: starts from now
     assert fresh["changes"] == [] and fresh["new"] == []
+
+
+def test_the_poll_says_who_else_has_the_focused_comment_open(app, site, db):
+    comment = add_comment(db, site.id, "Commentaire ouvert par deux modératrices")
+    other = add_comment(db, site.id, "Un autre")
+    db.commit()
+    camille, _, marie, _ = _two_moderators(app)
+    cursors = _cursors(camille.get("/queue").text)
+
+    def poll(client, viewing):
+        return client.get("/queue/live", query_string={**cursors, "viewing": viewing}).json
+
+    assert poll(camille, comment.id)["viewers"] == []
+    assert poll(marie, comment.id)["viewers"] == ["camille"]
+    assert poll(camille, comment.id)["viewers"] == ["marie"]
+    assert poll(camille, other.id)["viewers"] == []  # nobody else on that one
+    assert poll(marie, other.id)["viewers"] == ["camille"]
+    assert camille.get("/queue/live", query_string={**cursors, "viewing": "x"}).status_code == 400

@@ -10,19 +10,25 @@ ranges (``audit_log.id > n``, ``comments.id > n``) and the ``(status, id)`` inde
 *Two moderators*: every card carries the version of the status its moderator saw (``status_version``); a
 decision sends it back, and the decision endpoint refuses (409) a decision on a comment that a person decided
 since, saying who and when ("Déjà rejeté par Marie à 14:02"). Automatic decisions in between (the model scoring
-a pending comment) do not count: nobody decided it knowingly."""
+a pending comment) do not count: nobody decided it knowingly. The poll also says who else has the focused comment
+open ("Marie consulte aussi ce commentaire"), from short-lived Redis entries."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import time
+
 from flask import abort, make_response, render_template, request
 from flask_babel import gettext
+from flask_login import current_user
+from redis.exceptions import RedisError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from core.queues import VIEWING_PREFIX
 from core.storage.models import AuditEntry, Comment
-from service.context import db_session
+from service.context import db_session, vigie
 from service.dashboard.blueprint import bp, is_row_id
 from service.dashboard.i18n import STATUS_NAMES, locale_code, name_of, when, zone
 from service.dashboard.queries import (BadFilter, HUMAN_ACTORS, Page, QueueFilters, apply_filters,
@@ -35,6 +41,7 @@ MAX_CARDS = 100  # cards per "show them" request
 # Each poll reads again the last few ids before its cursors: on PostgreSQL, a transaction that took an id earlier
 # can commit after one that took a later id. Reading an event twice is harmless (the page compares versions).
 OVERLAP = 20
+VIEWING_TTL_S = 15  # a moderator is "on" a comment for this long after their page last said so (3 polls)
 
 
 def _utc(value: datetime) -> datetime:
@@ -126,6 +133,7 @@ def live_messages() -> dict[str, str]:
         "by_rejected": gettext("Rejected by {name}"), "by_approved": gettext("Approved by {name}"),
         "someone": gettext("a moderator"),
         "panel_open": gettext("Author and history"), "panel_close": gettext("Close the details"),
+        "viewers": gettext("Also looking at this comment: {names}"),
     }
 
 
@@ -136,6 +144,26 @@ def _cursor_arg(name: str) -> int | None:
     if not is_row_id(value):
         abort(400, description=gettext("%(field)s: expected a number", field=name))
     return int(value)
+
+
+def viewers(comment_id: int | None) -> list[str]:
+    """Note that this moderator has ``comment_id`` focused, and say who else has (Redis, entries expire after
+    VIEWING_TTL_S). Without Redis, nobody is shown: presence is a courtesy, the refusal above is the guarantee."""
+    if comment_id is None:
+        return []
+    key = f"{VIEWING_PREFIX}{comment_id}"
+    now = time.time()
+    try:
+        pipe = vigie().redis.pipeline()
+        pipe.zremrangebyscore(key, "-inf", now)
+        pipe.zadd(key, {current_user.username: now + VIEWING_TTL_S})
+        pipe.expire(key, VIEWING_TTL_S)
+        pipe.zrange(key, 0, -1)
+        names = pipe.execute()[-1]
+    except RedisError:
+        return []
+    names = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+    return sorted(n for n in names if n != current_user.username)
 
 
 def _live_filters() -> QueueFilters:
@@ -150,11 +178,12 @@ def queue_live():
     """What changed since the page's cursors: status changes, comments new to this tab, tab counts (JSON)."""
     f = _live_filters()
     since_event, since_comment = _cursor_arg("since_event"), _cursor_arg("since_comment")
+    viewing = _cursor_arg("viewing")
     s = db_session()
     if since_event is None or since_comment is None:  # a page without cursors starts from now
         cursors = live_cursors()
         return {"changes": [], "new": [], "counts": tab_counts(s, f), "since_event": cursors["event"],
-                "since_comment": cursors["comment"]}
+                "since_comment": cursors["comment"], "viewing": viewing, "viewers": viewers(viewing)}
     events = list(s.execute(
         select(AuditEntry.id, AuditEntry.comment_id, AuditEntry.actor, AuditEntry.actor_name, AuditEntry.action,
                AuditEntry.status_to, AuditEntry.created_at)
@@ -192,7 +221,8 @@ def queue_live():
             next_comment = max(since_comment, received[-1])
             new_ids += list(s.scalars(stmt.where(Comment.id.in_(received))))
     return {"changes": changes, "new": sorted(set(new_ids))[:MAX_NEW], "counts": tab_counts(s, f),
-            "since_event": next_event, "since_comment": next_comment}
+            "since_event": next_event, "since_comment": next_comment, "viewing": viewing,
+            "viewers": viewers(viewing)}
 
 
 @bp.route("/queue/live/cards")

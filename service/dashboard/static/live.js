@@ -95,14 +95,17 @@
     if (polling) { again = again || (quiet === true ? "quiet" : "loud"); return; }
     polling = true;
     try {
+      const focusedCard = list.querySelector("article.card.focused") || (single ? list.querySelector("article.card") : null);
       const url = "/queue/live?" + query + (query ? "&" : "") + "since_event=" + encodeURIComponent(sinceEvent) +
-                  "&since_comment=" + encodeURIComponent(sinceComment);
+                  "&since_comment=" + encodeURIComponent(sinceComment) +
+                  (focusedCard ? "&viewing=" + encodeURIComponent(focusedCard.dataset.id) : "");
       const response = await fetch(url, {credentials: "same-origin", headers: {"Accept": "application/json"}});
       if (!response.ok) return;
       const data = await response.json();
       sinceEvent = String(data.since_event);
       sinceComment = String(data.since_comment);
       data.changes.forEach((change) => applyChange(change, quiet === true));
+      showViewers(data.viewing, data.viewers || []);
       if (!single) {
         const before = waiting.size;
         data.new.forEach((id) => { if (!card(id)) waiting.add(id); });
@@ -116,6 +119,20 @@
       polling = false;
       if (again) { const how = again; again = null; poll(how === "quiet"); }
     }
+  }
+
+  // Who else has the focused comment open (the server keeps it a few seconds): said on the card, as text.
+  function showViewers(id, names) {
+    list.querySelectorAll(".viewers").forEach((el) => { if (!names.length || el.closest("article.card").dataset.id !== String(id)) el.remove(); });
+    const target = id ? card(id) : null;
+    if (!target || !names.length) return;
+    let line = target.querySelector(".viewers");
+    if (!line) {
+      line = document.createElement("p");
+      line.className = "viewers";
+      target.querySelector(".card-main").appendChild(line);
+    }
+    line.textContent = t("viewers", {names: names.join(", ")});
   }
 
   async function showNew() {
