@@ -31,6 +31,8 @@ def reason_text(reason: Any) -> str:
     if kind == "word":
         return gettext("Word from the “%(list)s” list: “%(term)s”", list=name_of(LIST_NAMES, reason.get("list", "")),
                        term=reason.get("term", ""))
+    if kind == "erased":
+        return gettext("Erased before its decision")
     # a moderator's reason or explanation (core.vocabulary.moderator_reason, explanation_reason)
     if kind in ("reason", "explanation"):
         return str(reason.get("text", ""))
