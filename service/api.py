@@ -58,10 +58,12 @@ def comment_url(comment_id: int) -> str:
 
 
 def latest_reasons(session: Session, comment_ids: list[int]) -> dict[int, AuditEntry]:
-    """The latest audit entry (the current decision) of each comment."""
+    """The latest audit entry that set a status (the current decision) of each comment: an erasure entry has
+    none."""
     if not comment_ids:
         return {}
-    latest = (select(func.max(AuditEntry.id)).where(AuditEntry.comment_id.in_(comment_ids))
+    latest = (select(func.max(AuditEntry.id)).where(AuditEntry.comment_id.in_(comment_ids),
+                                                    AuditEntry.status_to.is_not(None))
               .group_by(AuditEntry.comment_id))
     entries = session.scalars(select(AuditEntry).where(AuditEntry.id.in_(latest)))
     return {e.comment_id: e for e in entries}
