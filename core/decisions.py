@@ -45,7 +45,7 @@ def record_decision(session: Session, comment: Comment, status: str, actor: str,
 def _count(session: Session, comment: Comment, status: str, actor: str, first: bool) -> None:
     """Count the decision (and, for a comment's first one, its time since arrival) once the transaction commits."""
     waited = None
-    if first and comment.received_at is not None:
+    if first and comment.received_at is not None and actor != "system":  # not an erasure before the decision
         received = comment.received_at
         if received.tzinfo is None:  # SQLite returns naive datetimes; they are stored as UTC
             received = received.replace(tzinfo=timezone.utc)

@@ -286,7 +286,7 @@ def delete_comment(comment_id: int) -> Response:
 MAX_AUTHOR_ID = 200
 
 
-@bp.delete("/authors/<string:author_id>")
+@bp.delete("/authors/<path:author_id>")  # an author id may hold a slash
 def delete_author(author_id: str) -> Response:
     """Erase every comment the author wrote on this site (and the author's other data). Answers how many."""
     site = current_site()

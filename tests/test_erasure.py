@@ -197,3 +197,10 @@ def test_retention_purges_old_decided_texts_on_schedule(app, site, db):
     entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "retention"))
     assert entry.actor == "system" and entry.reasons[0]["comments"] == 1 and entry.reasons[0]["days"] == 30
     assert db.scalar(select(func.count()).select_from(Comment).where(Comment.status == "approved")) == 2
+
+
+def test_an_author_id_with_a_slash_can_be_erased(app, client, site, db):
+    client.post("/api/v1/comments", json={"text": TEXT, "author_id": "forum/a-1"}, headers=site.headers)
+    response = client.delete("/api/v1/authors/forum/a-1", headers=site.headers)
+    assert response.status_code == 200 and response.get_json()["comments"] == 1
+    absent_everywhere(app, SECRET_WORDS)
