@@ -63,6 +63,7 @@ def enable(settings: Settings) -> Path:
 
     values.ValueClass = values.get_value_class()  # multiprocess values, even if prometheus_client was imported
     _state["dir"] = path
+    _metrics()  # the families exist from the start (an unlabelled counter shows 0 before it first moves)
     return path
 
 

@@ -95,3 +95,29 @@ def test_a_do_not_store_text_is_never_on_disk(stack):
     assert _files_holding(data, STORED)
     assert _files_holding(data, SECRET) == []
     assert _files_holding(data, "Rocambole") == []
+
+
+def test_erasure_rewrites_redis_append_only_file(stack):
+    """A comment scored synchronously crossed Redis in plaintext (its sync request is in the append-only file);
+    erasing it rewrites that file, so the text leaves Redis's disk too."""
+    app, settings, data = stack
+    from core.keys import create_site
+
+    with app.extensions["vigie"].db.session() as session:
+        _, key, _ = create_site(session, "efface", "Efface")
+    client = app.test_client()
+    body = {"comment": {"text": STORED}, "requestedAttributes": {"TOXICITY": {}}, "languages": ["fr"],
+            "doNotStore": False}
+    assert client.post(f"/v1alpha1/comments:analyze?key={key}", json=body).status_code == 200
+    assert _files_holding(data / "redis", STORED)
+    comment_id = client.get("/api/v1/comments", headers={"Authorization": f"Bearer {key}"}).get_json()[
+        "comments"][0]["id"]
+    erased = client.delete(f"/api/v1/comments/{comment_id}", headers={"Authorization": f"Bearer {key}"})
+    assert erased.status_code == 200
+    redis = app.extensions["vigie"].redis
+    deadline = time.monotonic() + 30
+    while redis.info("persistence")["aof_rewrite_in_progress"] or redis.info("persistence")[
+            "aof_rewrite_scheduled"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert _files_holding(data / "redis", STORED) == []

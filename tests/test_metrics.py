@@ -2,8 +2,13 @@
 figures computed at scrape time, and the optional bearer token."""
 from __future__ import annotations
 
+import os
 import re
+import socket
+import subprocess
+import sys
 import time
+import urllib.request
 
 import pytest
 
@@ -92,3 +97,32 @@ def test_a_metrics_token_protects_the_endpoint(client, token):
     refused = client.get("/metrics", headers={"Authorization": "Bearer wrong"})
     assert refused.status_code == 401 and refused.get_json()["error"]["code"] == "unauthorized"
     assert "vigie_queue_depth" in client.get("/metrics", headers={"Authorization": f"Bearer {token}"}).text
+
+
+def test_a_worker_on_another_host_serves_its_own_counters(settings, tmp_path):
+    """VIGIE_WORKER_METRICS_PORT: a worker whose metrics directory the web cannot read serves its counters."""
+    from core.connection import redis_url_for
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = dict(os.environ)
+    env.update(VIGIE_DATABASE_URL=settings.resolved_database_url, VIGIE_REDIS_URL=redis_url_for(settings),
+               VIGIE_DATA_DIR=str(tmp_path / "elsewhere"), VIGIE_SECRET_KEY="test-secret",
+               VIGIE_WORKER_METRICS_PORT=str(port), VIGIE_LOG_LEVEL="WARNING")
+    process = subprocess.Popen([sys.executable, "-m", "core.cli", "worker", "--queues", "webhooks"], env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+                    body = response.read().decode()
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+        assert "vigie_worker_heartbeats_total 0.0" in body  # a webhook worker: not a model worker's heartbeat
+        assert (tmp_path / "elsewhere" / "metrics").is_dir()
+    finally:
+        process.terminate()
+        process.wait(20)
