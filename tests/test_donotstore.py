@@ -110,6 +110,7 @@ def test_erasure_rewrites_redis_append_only_file(stack):
             "doNotStore": False}
     assert client.post(f"/v1alpha1/comments:analyze?key={key}", json=body).status_code == 200
     assert _files_holding(data / "redis", STORED)
+    assert [f for f in _files_holding(data, STORED) if f.startswith("vigie.db")]  # the database file or its log
     comment_id = client.get("/api/v1/comments", headers={"Authorization": f"Bearer {key}"}).get_json()[
         "comments"][0]["id"]
     erased = client.delete(f"/api/v1/comments/{comment_id}", headers={"Authorization": f"Bearer {key}"})
@@ -121,3 +122,5 @@ def test_erasure_rewrites_redis_append_only_file(stack):
         assert time.monotonic() < deadline
         time.sleep(0.1)
     assert _files_holding(data / "redis", STORED) == []
+    app.extensions["vigie"].db.engine.dispose()
+    assert _files_holding(data, STORED) == []  # SQLite too: secure_delete and a truncated write-ahead log
