@@ -35,7 +35,8 @@ from sqlalchemy.orm import Session
 from core import metrics, queues
 from core.decisions import record_decision
 from core.services import Services
-from core.storage.models import AuditEntry, Comment, ModelResult, ScoreLabel, WebhookDelivery, utcnow
+from core.storage.models import (AuditEntry, AuthorAction, AuthorStanding, Comment, ModelResult, ScoreLabel,
+                                 WebhookDelivery, utcnow)
 from core.vocabulary import Actor, Status
 
 log = logging.getLogger(__name__)
@@ -69,14 +70,21 @@ Step = Callable[[Session, Scope], int]
 
 
 # ---------------------------------------------------------------------------------------------------- steps
+ERASED_AUTHOR = "erased"
+
+
 def _scrub_reasons(reasons: Any) -> tuple[Any, bool]:
-    """Reasons without the comment's own words (a word-list hit's ``text``)."""
+    """Reasons without the comment's own words (a word-list hit's ``text``) or its author's id (an author reason:
+    the standing that decided it)."""
     if not isinstance(reasons, list):
         return reasons, False
     out, changed = [], False
     for reason in reasons:
         if isinstance(reason, dict) and reason.get("kind") == "word" and "text" in reason:
             reason = {k: v for k, v in reason.items() if k != "text"}
+            changed = True
+        elif isinstance(reason, dict) and reason.get("kind") == "author" and reason.get("author_id") != ERASED_AUTHOR:
+            reason = {**reason, "author_id": ERASED_AUTHOR}
             changed = True
         out.append(reason)
     return out, changed
@@ -121,8 +129,67 @@ COMMENT_STEPS: list[tuple[str, Step]] = [
     ("deliveries_scrubbed", _delivery_bodies),
     ("score_labels", _score_labels),
 ]
-# Tables holding an author's data beyond the comments (issue 12's author notes and actions register here).
-AUTHOR_STEPS: list[tuple[str, Step]] = []
+def _author_actions(session: Session, scope: Scope) -> int:
+    """Moderators' actions on the author stay as history (what, who, when) without the author's id (a digest in
+    its place) or the reasons, warnings and notes written about them."""
+    actions = list(session.scalars(select(AuthorAction).where(AuthorAction.site_id == scope.site_id,
+                                                              AuthorAction.author_id == scope.author_id)))
+    for action in actions:
+        action.author_id = f"erased:{author_digest(scope.site_id, scope.author_id or '')}"
+        action.reason = None
+    return len(actions)
+
+
+def _author_standing(session: Session, scope: Scope) -> int:
+    """The author's standing (ban, suspension, pre-moderation, warnings) goes: it cannot outlive the identity it
+    is about. A comment sent later under the same id starts from no restriction."""
+    standings = list(session.scalars(select(AuthorStanding).where(AuthorStanding.site_id == scope.site_id,
+                                                                  AuthorStanding.author_id == scope.author_id)))
+    for standing in standings:
+        session.delete(standing)
+    return len(standings)
+
+
+def _author_audit(session: Session, scope: Scope) -> int:
+    """Audit entries of actions on the author (``author_*``): their reasons lose the author id, their note (the
+    moderator's reason or note about the author) goes."""
+    changed = 0
+    for entry in session.scalars(select(AuditEntry).where(AuditEntry.site_id == scope.site_id,
+                                                          AuditEntry.comment_id.is_(None),
+                                                          AuditEntry.action.like("author%"))):
+        if not any(isinstance(r, dict) and r.get("kind") == "author" and r.get("author_id") == scope.author_id
+                   for r in entry.reasons or []):
+            continue
+        entry.reasons, _ = _scrub_reasons(entry.reasons)
+        entry.note = None
+        changed += 1
+    return changed
+
+
+def _author_events(session: Session, scope: Scope) -> int:
+    """``author.action`` webhook bodies about the author: id, name and reason go (the rest of the event stays)."""
+    changed = 0
+    for delivery in session.scalars(select(WebhookDelivery).where(WebhookDelivery.site_id == scope.site_id,
+                                                                  WebhookDelivery.event == "author.action")):
+        payload = dict(delivery.payload or {})
+        author = payload.get("author") or {}
+        if not isinstance(author, dict) or author.get("id") != scope.author_id:
+            continue
+        payload["author"] = {"id": ERASED_AUTHOR, "name": None}
+        payload["reason"] = None
+        delivery.payload = payload
+        changed += 1
+    return changed
+
+
+# Tables holding an author's data beyond the comments (order matters: the audit step matches the author id
+# before the actions step replaces it).
+AUTHOR_STEPS: list[tuple[str, Step]] = [
+    ("author_audit_entries", _author_audit),
+    ("author_events", _author_events),
+    ("author_actions", _author_actions),
+    ("author_standings", _author_standing),
+]
 
 
 # ------------------------------------------------------------------------------------------------- erasing

@@ -109,11 +109,21 @@ def test_deleting_a_comment_erases_it_from_database_redis_and_dashboard(app, cli
 
 def test_deleting_an_author_erases_all_their_comments_and_nothing_else(app, client, site, db, arranged):
     first, second, other = arranged
+    from core.author_actions import act
+
+    site_row = db.get(Site, site.id)
+    act(db, site_row, "a-1", "note", actor="moderator", actor_name="camille",
+        reason=f"{SECRET_WORDS} récidive sous un autre pseudo")
+    act(db, site_row, "a-1", "ban", actor="moderator", actor_name="camille", reason="Insultes répétées")
+    act(db, site_row, "b-2", "warn", actor="moderator", actor_name="camille", reason="Hors sujet")
+    db.commit()
     response = client.delete("/api/v1/authors/a-1", headers=site.headers)
     assert response.status_code == 200, response.text
     body = response.get_json()
     assert body["comments"] == 2 and body["score_labels"] == 1 and body["author_id"] == "a-1"
-    absent_everywhere(app, SECRET_WORDS, "Zéphyrin Q.", "crétins")
+    assert body["author_actions"] == 2 and body["author_standings"] == 1 and body["author_audit_entries"] == 2
+    absent_everywhere(app, SECRET_WORDS, "Zéphyrin Q.", "crétins", "Insultes répétées")
+    assert "Hors sujet" in db_dump(app)  # another author's history is untouched
     assert "a-1" not in db_dump(app)  # the audit keeps a digest of the author id, not the id
     rows = {c.id: c for c in db.scalars(select(Comment))}
     assert rows[second].external_id is None  # a Coral id derived from author and body is personal data

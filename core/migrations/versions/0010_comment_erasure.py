@@ -1,13 +1,13 @@
 """erasure and retention: when a comment's text and author were erased (GDPR art. 17, VIGIE_RETENTION_DAYS)
 
 Revision ID: 0010
-Revises: 0006
+Revises: 0007
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0006"
+down_revision = "0007"  # after the author actions (0007), merged from main
 branch_labels = None
 depends_on = None
 
