@@ -35,6 +35,8 @@ def reason_text(reason: Any) -> str:
                        term=reason.get("term", ""))
     if kind in audit_notes.KINDS:  # an admin change stored as data (settings, keys, users)
         return audit_notes.describe(reason)
+    if kind == "erased":
+        return gettext("Erased before its decision")
     if kind == "author":  # core.vocabulary.author_reason: the author's standing decided it, or an action on them
         return author_reason_text(reason)
     # a moderator's reason or explanation (core.vocabulary.moderator_reason, explanation_reason)
