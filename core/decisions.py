@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core import outbox, policy
+from core import outbox, policy, reports
 from core.policy import Decision
 from core.services import Services
 from core.storage.models import AuditEntry, Comment, ModelResult, Site, utcnow
@@ -56,6 +56,8 @@ def apply_scores(session: Session, site: Site, comment: Comment, scores: dict[st
     comment.score = scores.get("toxicity")
     record_decision(session, comment, decision.status, actor=decision.actor, actor_name=model_name,
                     reasons=decision.reasons, services=services)
+    if comment.report_count:  # readers reported it while it waited for the model
+        reports.escalate(session, comment, services)
     return decision
 
 

@@ -4,6 +4,7 @@
     GET  /api/v1/comments/<id>              status, decision, every label's score, model, reasons
     GET  /api/v1/comments?status=&since=&cursor=&limit=   the site's comments, oldest first, cursor on id
     POST /api/v1/comments/<id>/decision     moderator override: {"decision": "approve"|"reject", "note", ...}
+    POST /api/v1/comments/<id>/reports      a reader's report {"reason", "reporter_id", "text"} (service.api_reports)
 
 Every error is ``{"error": {"code", "message"}}`` with a 4xx status (service/errors.py). A site only ever sees its
 own comments (another site's id is a 404). No CSRF here: API calls carry a key, not a cookie.
@@ -262,4 +263,6 @@ def post_decision(comment_id: int) -> Response:
 
 
 def init_app(app: Flask) -> None:
+    from service import api_reports  # noqa: F401  (its routes join this blueprint before it is registered)
+
     app.register_blueprint(bp)

@@ -4,7 +4,9 @@ from core.storage.models import (
     ApiKey,
     AuditEntry,
     Base,
+    Article,
     Comment,
+    CommentReport,
     DeliveryAttempt,
     ModelResult,
     ScoreLabel,
@@ -14,5 +16,5 @@ from core.storage.models import (
     WebhookDelivery,
 )
 
-__all__ = ["Actor", "ApiKey", "AuditEntry", "Base", "Comment", "Database", "DeliveryAttempt", "ModelResult",
+__all__ = ["Actor", "ApiKey", "Article", "AuditEntry", "Base", "Comment", "CommentReport", "Database", "DeliveryAttempt", "ModelResult",
            "ScoreLabel", "Site", "Status", "User", "WebhookDelivery"]
