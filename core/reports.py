@@ -1,8 +1,8 @@
 """Reader reports ("signaler"): comment systems forward a reader's report of a comment with a reason. One report
 per (comment, reporter): a repeated report changes nothing. The comment's ``report_count`` orders the dashboard's
 "reported" queue; once it reaches the site's ``report_threshold`` a comment the model (or a word rule) approved
-is flagged for a moderator, through ``record_decision`` (actor ``system``, name ``reports``), so the audit log and
-the site's callback see it. Reports never change a rejected comment, nor overrule a moderator's approval."""
+is flagged for a moderator by ``core.decisions.report_comment`` / ``flag_if_reported``, through ``record_decision``
+(actor ``system``, name ``reports``), so the audit log and the site's callback see it. Reports never change a rejected comment, nor overrule a moderator's approval."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,9 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import decisions  # module import: core.decisions calls escalate() back
 from core.inputlimits import no_nul
-from core.services import Services
 from core.storage.models import Comment, CommentReport, Site
 from core.vocabulary import Actor, Status
 
@@ -61,10 +59,9 @@ def threshold_of(site: Site) -> int:
     return value if isinstance(value, int) and value >= 1 else DEFAULT_THRESHOLD
 
 
-def report(session: Session, comment: Comment, body: ReportIn, source: str = "api",
-           services: Services | None = None) -> Outcome:
-    """Record a reader's report (idempotent per reporter), recount the comment's reports and flag it when it
-    reaches its site's threshold. Commits."""
+def add_report(session: Session, comment: Comment, body: ReportIn, source: str = "api") -> Outcome:
+    """Record a reader's report (idempotent per reporter) and recount the comment's reports. Does not commit; the
+    threshold is applied by ``core.decisions.report_comment``, which calls this."""
     existing = session.scalar(select(CommentReport).where(CommentReport.comment_id == comment.id,
                                                           CommentReport.reporter_id == body.reporter_id))
     if existing is not None:
@@ -84,25 +81,15 @@ def report(session: Session, comment: Comment, body: ReportIn, source: str = "ap
     # Counted, not incremented: two reports at once still leave the right number.
     comment.report_count = session.scalar(select(func.count()).select_from(CommentReport)
                                           .where(CommentReport.comment_id == comment.id)) or 0
-    flagged = escalate(session, comment, services)
-    session.commit()
-    return Outcome(row, True, flagged)
+    return Outcome(row, True, False)
 
 
-def escalate(session: Session, comment: Comment, services: Services | None = None) -> bool:
-    """Flag a comment approved automatically (model or word rule) once it has the site's threshold of reports.
-    Pending comments wait for the model (``core.decisions.apply_scores`` calls this after deciding); flagged and
-    rejected ones stay as they are; a moderator's approval stands. Does not commit."""
-    if comment.status != Status.approved.value or comment.decided_by not in (Actor.model.value, Actor.rule.value):
-        return False
-    site = comment.site or session.get(Site, comment.site_id)
-    threshold = threshold_of(site)
-    if (comment.report_count or 0) < threshold:
-        return False
-    decisions.record_decision(session, comment, Status.flagged.value, actor=Actor.system.value,
-                    actor_name=REPORTS_ACTOR_NAME, reasons=[reports_reason(session, comment, threshold)],
-                    services=services)
-    return True
+def should_flag(comment: Comment, site: Site) -> bool:
+    """Whether readers' reports flag this comment now: approved automatically (model or word rule) and reported by
+    at least the site's threshold. Pending comments wait for the model; flagged and rejected ones stay as they are;
+    a moderator's approval stands."""
+    return (comment.status == Status.approved.value and comment.decided_by in (Actor.model.value, Actor.rule.value)
+            and (comment.report_count or 0) >= threshold_of(site))
 
 
 def reports_reason(session: Session, comment: Comment, threshold: int) -> dict[str, Any]:

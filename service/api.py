@@ -263,6 +263,4 @@ def post_decision(comment_id: int) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    from service import api_reports  # noqa: F401  (its routes join this blueprint before it is registered)
-
     app.register_blueprint(bp)

@@ -1,5 +1,4 @@
-"""Readers' reports through the REST API (routes on ``service.api``'s blueprint, so the same API key, rate limit
-and JSON errors apply)::
+"""Readers' reports through the REST API (same API key, shared rate limit and JSON errors as ``service.api``)::
 
     POST /api/v1/comments/<id>/reports   {"reason", "reporter_id", "text"?} -> 201 (new) or 200 (this reader's
                                           report was already recorded: nothing changes)
@@ -10,12 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, jsonify
+from flask import Blueprint, Flask, Response, jsonify
 
 from core import reports
+from core.decisions import report_comment
 from core.storage.models import Comment, CommentReport
-from service.api import _own_comment, bp, iso, json_body
+from service.api import _own_comment, iso, json_body
 from service.context import db_session, vigie
+
+bp = Blueprint("api_reports", __name__, url_prefix="/api/v1")
 
 
 def report_json(report: CommentReport, comment: Comment, created: bool, flagged: bool) -> dict[str, Any]:
@@ -34,6 +36,10 @@ def post_report(comment_id: int) -> tuple[Response, int]:
     body = json_body(reports.ReportIn)
     session = db_session()
     comment = _own_comment(session, comment_id)
-    outcome = reports.report(session, comment, body, source="api", services=vigie())
+    outcome = report_comment(session, comment, body, source="api", services=vigie())
     return jsonify(report_json(outcome.report, comment, outcome.created, outcome.flagged)), (
         201 if outcome.created else 200)
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)

@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from core import reports, signing
 from core.inputlimits import MAX_ROW_ID, no_nul
+from core.decisions import report_comment
 from core.ingest import CommentIn, check_text, schedule, store
 from core.storage.models import Comment, Site
 from service.context import db_session, vigie
@@ -75,7 +76,7 @@ def _receive_report(site: Site, body: bytes):
     comment = session.scalar(select(Comment).where(Comment.site_id == site.id, where))
     if comment is None:
         raise ApiError(404, "not_found", "no comment with this id for this site")
-    outcome = reports.report(session, comment, event, source="webhook", services=vigie())
+    outcome = report_comment(session, comment, event, source="webhook", services=vigie())
     return jsonify({"created": outcome.created, "report_id": outcome.report.id, "comment_id": comment.id,
                     "status": comment.status, "report_count": comment.report_count,
                     "flagged_by_reports": outcome.flagged}), (201 if outcome.created else 200)
