@@ -32,11 +32,9 @@ from core.connection import redis_url_for
 from core.queues import RATE_LIMIT_PREFIX
 from core.settings import Settings
 
-LOGIN_ERROR = "Too many failed attempts: wait 15 minutes."
-
-
 def _login_error() -> str:
-    return gettext(LOGIN_ERROR)  # in the reader's language (the dashboard's catalogue has it)
+    # in the reader's language: `make translations` extracts this file into the dashboard's catalogue
+    return gettext("Too many failed attempts: wait 15 minutes.")
 OFF = ("", "0", "off", "none", "false", "no")
 
 
