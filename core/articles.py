@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Iterable
 
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.storage.models import Article, Comment, utcnow
+from core.vocabulary import STATUSES
 
 MAX_TITLE = 300
 MAX_URL = 2000
@@ -93,32 +94,50 @@ class ArticleRow:
 ARTICLE_SORTS = ("activity", "flagged", "comments")
 
 
+def _counts(keys: list[tuple[int, str]] | None = None):
+    """Comment counts per (site, thread): total, reported, and per status; only for ``keys`` if given."""
+    columns = [func.count(case((Comment.status == s, 1))).label(s) for s in STATUSES]
+    stmt = (select(Comment.site_id, Comment.thread_id, func.count().label("total"),
+                   func.count(case((Comment.report_count > 0, 1))).label("reported"), *columns)
+            .where(Comment.thread_id.is_not(None)).group_by(Comment.site_id, Comment.thread_id))
+    if keys is not None:
+        stmt = stmt.where(or_(*[and_(Comment.site_id == site, Comment.thread_id == thread) for site, thread in keys]))
+    return stmt
+
+
+def _row(article: Article, values) -> ArticleRow:
+    if values is None:
+        return ArticleRow(article, {s: 0 for s in STATUSES}, 0, 0)
+    return ArticleRow(article, {s: values[s] or 0 for s in STATUSES}, values["total"] or 0, values["reported"] or 0)
+
+
 def article_list(session: Session, site_id: int | None = None, sort: str = "activity", limit: int = 50,
                  offset: int = 0) -> tuple[list[ArticleRow], bool]:
     """Articles with their comment counts per status, most recently active first (or most flagged, or most
-    commented). Returns the rows and whether there are more."""
-    statuses = ("pending", "approved", "flagged", "rejected")
-    columns = [func.count(case((Comment.status == s, 1))).label(s) for s in statuses]
-    reported = func.count(case((Comment.report_count > 0, 1))).label("reported")
-    counts = (select(Comment.site_id, Comment.thread_id, func.count().label("total"), reported, *columns)
-              .where(Comment.thread_id.is_not(None)).group_by(Comment.site_id, Comment.thread_id).subquery())
+    commented). Returns the rows and whether there are more. By activity, a page of articles is read first (index
+    on ``last_seen_at``) and only its comments are counted (index on ``(site_id, thread_id)``); the other orders
+    count every thread's comments."""
+    if sort == "activity":
+        stmt = select(Article).order_by(Article.last_seen_at.desc(), Article.id.desc())
+        if site_id:
+            stmt = stmt.where(Article.site_id == site_id)
+        found = list(session.scalars(stmt.limit(limit + 1).offset(offset)))
+        page = found[:limit]
+        counts = {}
+        if page:
+            for row in session.execute(_counts([(a.site_id, a.thread_id) for a in page])):
+                counts[(row.site_id, row.thread_id)] = row._mapping
+        return [_row(a, counts.get((a.site_id, a.thread_id))) for a in page], len(found) > limit
+    counts = _counts().subquery()
     stmt = (select(Article, counts).outerjoin(counts, (counts.c.site_id == Article.site_id)
                                                & (counts.c.thread_id == Article.thread_id)))
     if site_id:
         stmt = stmt.where(Article.site_id == site_id)
-    if sort == "flagged":
-        stmt = stmt.order_by(func.coalesce(counts.c.flagged, 0).desc(), Article.last_seen_at.desc(), Article.id.desc())
-    elif sort == "comments":
-        stmt = stmt.order_by(func.coalesce(counts.c.total, 0).desc(), Article.last_seen_at.desc(), Article.id.desc())
-    else:
-        stmt = stmt.order_by(Article.last_seen_at.desc(), Article.id.desc())
+    key = counts.c.flagged if sort == "flagged" else counts.c.total
+    stmt = stmt.order_by(func.coalesce(key, 0).desc(), Article.last_seen_at.desc(), Article.id.desc())
     rows = session.execute(stmt.limit(limit + 1).offset(offset)).all()
-    out = []
-    for row in rows[:limit]:
-        values = row._mapping
-        out.append(ArticleRow(row[0], {s: values[s] or 0 for s in statuses}, values["total"] or 0,
-                              values["reported"] or 0))
-    return out, len(rows) > limit
+    return [_row(row[0], row._mapping if row._mapping["total"] is not None else None) for row in rows[:limit]], (
+        len(rows) > limit)
 
 
 @dataclass
