@@ -111,8 +111,16 @@ def reason_counts(session: Session, comment_ids: list[int]) -> dict[int, dict[st
     return out
 
 
-def recent_texts(session: Session, comment_id: int, limit: int = 5) -> list[CommentReport]:
-    """The latest reports of a comment that carry the reader's own words."""
-    return list(session.scalars(select(CommentReport).where(CommentReport.comment_id == comment_id,
-                                                            CommentReport.text.is_not(None))
-                                .order_by(CommentReport.id.desc()).limit(limit)))
+def reader_texts(session: Session, comment_ids: list[int], per_comment: int = 3) -> dict[int, list[str]]:
+    """Per comment, the latest readers' own words sent with their reports (at most ``per_comment``)."""
+    if not comment_ids:
+        return {}
+    rows = session.execute(select(CommentReport.comment_id, CommentReport.text)
+                           .where(CommentReport.comment_id.in_(comment_ids), CommentReport.text.is_not(None))
+                           .order_by(CommentReport.id.desc()).limit(per_comment * 20 * len(comment_ids)))
+    out: dict[int, list[str]] = {}
+    for comment_id, words in rows:
+        texts = out.setdefault(comment_id, [])
+        if len(texts) < per_comment:
+            texts.append(words)
+    return out

@@ -143,6 +143,9 @@ def test_article_queue_filters_by_thread_and_cards_name_the_article(client, app,
     # the filter survives the filter form and the next-page links
     assert '<input type="hidden" name="thread" value="busy">' in html
     assert client.get("/articles/999999").status_code == 404
+    detail = client.get(f"/comments/{ids['reply']}").text  # the comment's own page names the article too
+    assert f'class="thread article-link" href="/articles/{article.id}"' in detail
+    assert "&lt;script&gt;alert(&#39;titre&#39;)&lt;/script&gt; Tempête</a>" in detail
 
 
 def test_conversation_page_and_the_card_link(client, app, site, db):

@@ -170,6 +170,7 @@ def test_the_reported_queue_lists_most_reported_first_with_reasons(client, app, 
     for comment_id, readers in ((once, 1), (thrice, 3), (twice, 2)):
         for i in range(readers):
             report(client, site, comment_id, f"r{i}", reason="spam" if i else "offensive")
+    report(client, site, thrice, "r3", reason="spam", text="<b>Pub</b> pour un casino")
     rejected = add_comment(db, site.id, "Rejeté puis signalé", score=0.9, status="rejected").id
     db.commit()
     report(client, site, rejected, "r0")
@@ -179,7 +180,8 @@ def test_the_reported_queue_lists_most_reported_first_with_reasons(client, app, 
     ids = [int(i) for i in re.findall(r'<article class="card" id="c-(\d+)"', html)]
     assert ids == [thrice, twice, once] and never not in ids and rejected not in ids
     assert 'data-count="reported">3<' in html
-    assert "Signalé 3 fois" in html and "spam (2)" in html and "choquant" in html
+    assert "Signalé 4 fois" in html and "spam (3)" in html and "choquant" in html
+    assert '<q class="reader-words">&lt;b&gt;Pub&lt;/b&gt; pour un casino</q>' in html  # the reader's words, escaped
     assert client.get("/queue?tab=reported&cursor=t1").status_code == 400
     # the next page continues in the same order
     from service.dashboard import queries

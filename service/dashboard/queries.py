@@ -255,6 +255,7 @@ class Page:
     moderations: dict[int, AuditEntry] = field(default_factory=dict)  # latest moderator entry per comment
     articles: dict[tuple[int, str], Article] = field(default_factory=dict)  # by (site id, thread id)
     reports: dict[int, dict[str, int]] = field(default_factory=dict)  # readers' reports per reason
+    report_texts: dict[int, list[str]] = field(default_factory=dict)  # readers' latest words
 
 
 def queue_page(session: Session, f: QueueFilters, size: int = PAGE_SIZE) -> Page:
@@ -294,7 +295,9 @@ def queue_page(session: Session, f: QueueFilters, size: int = PAGE_SIZE) -> Page
     page.parents = parents_of(session, page.comments)
     page.moderations = moderator_decisions(session, [c.id for c in page.comments])
     page.articles = articles.for_comments(session, page.comments)
-    page.reports = reports.reason_counts(session, [c.id for c in page.comments if c.report_count])
+    reported = [c.id for c in page.comments if c.report_count]
+    page.reports = reports.reason_counts(session, reported)
+    page.report_texts = reports.reader_texts(session, reported)
     return page
 
 

@@ -95,7 +95,8 @@ def comment_page(comment_id: int):
     s = db_session()
     page_like = {"decisions": automatic_decisions(s, [comment.id]), "parents": parents_of(s, [comment]),
                  "moderations": moderator_decisions(s, [comment.id]),
-                 "articles": articles.for_comments(s, [comment]), "reports": reports.reason_counts(s, [comment.id])}
+                 "articles": articles.for_comments(s, [comment]), "reports": reports.reason_counts(s, [comment.id]),
+                 "report_texts": reports.reader_texts(s, [comment.id])}
     return render_template("comment.html", c=comment, page=page_like, **_panel_context(comment),
                            reject_reasons={str(comment.site_id): list(comment.site.reject_reasons or [])})
 
