@@ -5,7 +5,7 @@ their counts per status, and shows each one's queue and conversation (``conversa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Iterable
 
 from sqlalchemy import and_, case, func, or_, select
@@ -19,6 +19,7 @@ MAX_TITLE = 300
 MAX_URL = 2000
 MAX_CONVERSATION = 500  # comments shown in one conversation view
 MAX_DEPTH = 6  # deeper replies are drawn at this indentation
+SEEN_PRECISION = timedelta(seconds=60)  # last_seen_at is rewritten at most this often (a busy article is one hot row)
 
 
 def web_url(url: str | None) -> str | None:
@@ -35,13 +36,37 @@ def web_url(url: str | None) -> str | None:
 
 
 def touch(session: Session, site_id: int, thread_id: str, title: str | None, url: str | None,
-          when: datetime | None = None) -> Article:
+          when: datetime | None = None, known: dict[tuple[int, str], Article] | None = None) -> Article:
     """Create or update the article of (site, thread): a non-empty title or http(s) URL replaces the stored one
-    (titles get edited), ``last_seen_at`` moves on. Safe against a concurrent first comment (unique key). Does
-    not commit."""
+    (titles get edited), ``last_seen_at`` moves on (to the minute). Safe against a concurrent first comment
+    (unique key). ``known``: articles already loaded in this transaction (a batch), filled as it goes. Does not
+    commit."""
     when = when or utcnow()
     title = (title or "").strip()[:MAX_TITLE] or None
     url = web_url(url)
+    key = (site_id, thread_id)
+    article = known.get(key) if known is not None else None
+    if article is None:
+        article, created = _load(session, site_id, thread_id, title, url, when)
+        if known is not None:
+            known[key] = article
+        if created:
+            return article
+    if title and article.title != title:
+        article.title = title
+    if url and article.url != url:
+        article.url = url
+    last = article.last_seen_at
+    if last is not None and last.tzinfo is None:  # SQLite gives naive UTC datetimes back
+        last = last.replace(tzinfo=timezone.utc)
+    if last is None or abs(when - last) >= SEEN_PRECISION:
+        article.last_seen_at = when
+    return article
+
+
+def _load(session: Session, site_id: int, thread_id: str, title: str | None, url: str | None,
+          when: datetime) -> tuple[Article, bool]:
+    """The stored article, or a new one (then ``True``)."""
     article = session.scalar(select(Article).where(Article.site_id == site_id, Article.thread_id == thread_id))
     if article is None:
         try:
@@ -50,18 +75,13 @@ def touch(session: Session, site_id: int, thread_id: str, title: str | None, url
                                   last_seen_at=when)
                 session.add(article)
                 session.flush()
-            return article
+            return article, True
         except IntegrityError:  # another request stored it first
             article = session.scalar(select(Article).where(Article.site_id == site_id,
                                                            Article.thread_id == thread_id))
             if article is None:
                 raise
-    if title:
-        article.title = title
-    if url:
-        article.url = url
-    article.last_seen_at = when
-    return article
+    return article, False
 
 
 def for_comments(session: Session, comments: Iterable[Comment]) -> dict[tuple[int, str], Article]:

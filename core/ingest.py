@@ -67,6 +67,7 @@ def store(session: Session, site: Site, items: list[CommentIn], source: str,
     """Store comments (idempotent on (site, external_id)) and commit. Returns (comment, created) in input order.
     ``original_texts``: per item, the body as the source sent it when ``text`` is derived from it (Coral's HTML)."""
     results: list[tuple[Comment, bool]] = []
+    known_articles: dict = {}
     for index, item in enumerate(items):
         existing = None
         if item.external_id:
@@ -90,7 +91,8 @@ def store(session: Session, site: Site, items: list[CommentIn], source: str,
             continue
         results.append((comment, True))
         if item.thread_id:
-            articles.touch(session, site.id, item.thread_id, item.thread_title, item.thread_url)
+            articles.touch(session, site.id, item.thread_id, item.thread_title, item.thread_url,
+                           known=known_articles)
     session.commit()
     return results
 

@@ -161,3 +161,39 @@ def test_conversation_page_and_the_card_link(client, app, site, db):
     no_thread = add_comment(db, site.id, "Hors fil", score=0.7)
     db.commit()
     assert client.get(f"/comments/{no_thread.id}/conversation").status_code == 404
+
+
+def test_threads_received_before_the_upgrade_become_articles(tmp_path):
+    from sqlalchemy import create_engine, text
+
+    from core.storage.migrate import upgrade
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(url, "0006")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO sites (id, slug, name, policy, reject_reasons, signing_secrets, created_at) "
+                          "VALUES (1, 's', 's', '{}', '[]', '[]', CURRENT_TIMESTAMP)"))
+        for i, (thread, url_, received) in enumerate((
+                ("t1", "https://j.example/t1", "2026-11-01 10:00:00"), ("t1", None, "2026-11-03 10:00:00"),
+                ("t2", "javascript:alert(1)", "2026-11-02 10:00:00"), (None, None, "2026-11-02 11:00:00")), 1):
+            conn.execute(text("INSERT INTO comments (id, site_id, text, thread_id, thread_url, source, status, "
+                              "received_at, updated_at) VALUES (:i, 1, 'x', :t, :u, 'api', 'approved', :r, :r)"),
+                         {"i": i, "t": thread, "u": url_, "r": received})
+    upgrade(url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT thread_id, title, url, first_seen_at, last_seen_at FROM articles "
+                                 "ORDER BY thread_id")).all()
+        counts = conn.execute(text("SELECT report_count FROM comments")).scalars().all()
+        threshold = conn.execute(text("SELECT report_threshold FROM sites")).scalar()
+    engine.dispose()
+    assert [(r[0], r[1], r[2], str(r[3])[:10], str(r[4])[:10]) for r in rows] == [
+        ("t1", None, "https://j.example/t1", "2026-11-01", "2026-11-03"), ("t2", None, None, "2026-11-02", "2026-11-02")]
+    assert counts == [0, 0, 0, 0] and threshold == 3
+
+
+def test_a_batch_in_one_thread_makes_one_article(client, site, db):
+    batch = [{"text": f"Commentaire {i}", "external_id": f"b{i}", "thread_id": "live",
+              "thread_title": "Direct : la tempête" if i < 3 else "Direct : la tempête, suite"} for i in range(6)]
+    response = client.post("/api/v1/comments", json={"comments": batch}, headers=site.headers)
+    assert response.status_code == 202
+    assert [(a.thread_id, a.title) for a in db.scalars(select(Article))] == [("live", "Direct : la tempête, suite")]
