@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Iterable
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -62,6 +62,32 @@ def touch(session: Session, site_id: int, thread_id: str, title: str | None, url
     if last is None or abs(when - last) >= SEEN_PRECISION:
         article.last_seen_at = when
     return article
+
+
+def note(session: Session, site_id: int, thread_id: str, title: str | None, url: str | None,
+         when: datetime | None = None) -> None:
+    """``touch`` for ingest, in plain SQL statements (no ORM object): usually one indexed read, a write only for a
+    new article, a new title or URL, or ``last_seen_at`` older than a minute. Does not commit."""
+    when = when or utcnow()
+    title = (title or "").strip()[:MAX_TITLE] or None
+    url = web_url(url)
+    row = session.execute(select(Article.id, Article.title, Article.url, Article.last_seen_at)
+                          .where(Article.site_id == site_id, Article.thread_id == thread_id)).first()
+    if row is None:
+        touch(session, site_id, thread_id, title, url, when)  # the first comment: insert, safe against a race
+        return
+    changes: dict = {}
+    if title and row.title != title:
+        changes["title"] = title
+    if url and row.url != url:
+        changes["url"] = url
+    last = row.last_seen_at
+    if last is not None and last.tzinfo is None:
+        last = last.replace(tzinfo=timezone.utc)
+    if last is None or abs(when - last) >= SEEN_PRECISION:
+        changes["last_seen_at"] = when
+    if changes:
+        session.execute(update(Article).where(Article.id == row.id).values(**changes))
 
 
 def _load(session: Session, site_id: int, thread_id: str, title: str | None, url: str | None,

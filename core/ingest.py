@@ -67,7 +67,7 @@ def store(session: Session, site: Site, items: list[CommentIn], source: str,
     """Store comments (idempotent on (site, external_id)) and commit. Returns (comment, created) in input order.
     ``original_texts``: per item, the body as the source sent it when ``text`` is derived from it (Coral's HTML)."""
     results: list[tuple[Comment, bool]] = []
-    known_articles: dict = {}
+    noted: set[tuple[str, str | None, str | None]] = set()
     for index, item in enumerate(items):
         existing = None
         if item.external_id:
@@ -91,8 +91,10 @@ def store(session: Session, site: Site, items: list[CommentIn], source: str,
             continue
         results.append((comment, True))
         if item.thread_id:
-            articles.touch(session, site.id, item.thread_id, item.thread_title, item.thread_url,
-                           known=known_articles)
+            key = (item.thread_id, item.thread_title, item.thread_url)
+            if key not in noted:  # a batch in one thread: one statement
+                noted.add(key)
+                articles.note(session, site.id, item.thread_id, item.thread_title, item.thread_url)
     session.commit()
     return results
 
