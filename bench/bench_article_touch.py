@@ -12,7 +12,7 @@ import os
 import tempfile
 import time
 
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from core import articles
@@ -46,6 +46,8 @@ def main() -> None:
 
     print(f"{engine.dialect.name}, {args.calls} calls, best of 3")
     print(f"{'empty transaction':<40} {bench(lambda s, *a: None):>8.0f} us/call")
+    select_one = bench(lambda s, *a: s.execute(text("SELECT 1")))
+    print(f"{'one SELECT 1 (a transaction that reads)':<40} {select_one:>8.0f} us/call")
     print(f"{'articles.note (ingest: read, rare write)':<40} {bench(articles.note):>8.0f} us/call")
     print(f"{'articles.touch (ORM)':<40} {bench(articles.touch):>8.0f} us/call")
 
