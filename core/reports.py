@@ -2,7 +2,8 @@
 per (comment, reporter): a repeated report changes nothing. The comment's ``report_count`` orders the dashboard's
 "reported" queue; once it reaches the site's ``report_threshold`` a comment the model (or a word rule) approved
 is flagged for a moderator by ``core.decisions.report_comment`` / ``flag_if_reported``, through ``record_decision``
-(actor ``system``, name ``reports``), so the audit log and the site's callback see it. Reports never change a rejected comment, nor overrule a moderator's approval."""
+(actor ``system``, name ``reports``), so the audit log and the site's callback see it. Reports never change a
+rejected comment, nor overrule a moderator's approval."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -56,7 +56,8 @@ def test_web_url_keeps_only_http_links():
 
 def test_webhook_and_coral_bring_the_story(client, site, db):
     body, headers = vigie_signed(site.secret, {"text": "Par webhook", "external_id": "w1", "thread_id": "w-story",
-                                               "thread_title": "Municipales à Lyon", "thread_url": "https://j.example/lyon"})
+                                               "thread_title": "Municipales à Lyon",
+                                               "thread_url": "https://j.example/lyon"})
     assert client.post(f"/webhooks/{site.slug}", data=body, headers=headers).status_code == 202
     coral = {"action": "NEW", "comment": {"body": "<p>Par Coral</p>", "parentID": None},
              "author": {"id": "user-1", "role": "COMMENTER"},
@@ -187,7 +188,8 @@ def test_threads_received_before_the_upgrade_become_articles(tmp_path):
         threshold = conn.execute(text("SELECT report_threshold FROM sites")).scalar()
     engine.dispose()
     assert [(r[0], r[1], r[2], str(r[3])[:10], str(r[4])[:10]) for r in rows] == [
-        ("t1", None, "https://j.example/t1", "2026-11-01", "2026-11-03"), ("t2", None, None, "2026-11-02", "2026-11-02")]
+        ("t1", None, "https://j.example/t1", "2026-11-01", "2026-11-03"),
+        ("t2", None, None, "2026-11-02", "2026-11-02")]
     assert counts == [0, 0, 0, 0] and threshold == 3
 
 

@@ -2,9 +2,9 @@ from core.storage.db import Database
 from core.storage.models import (
     Actor,
     ApiKey,
+    Article,
     AuditEntry,
     Base,
-    Article,
     Comment,
     CommentReport,
     DeliveryAttempt,
@@ -16,5 +16,5 @@ from core.storage.models import (
     WebhookDelivery,
 )
 
-__all__ = ["Actor", "ApiKey", "Article", "AuditEntry", "Base", "Comment", "CommentReport", "Database", "DeliveryAttempt", "ModelResult",
-           "ScoreLabel", "Site", "Status", "User", "WebhookDelivery"]
+__all__ = ["Actor", "ApiKey", "Article", "AuditEntry", "Base", "Comment", "CommentReport", "Database",
+           "DeliveryAttempt", "ModelResult", "ScoreLabel", "Site", "Status", "User", "WebhookDelivery"]
