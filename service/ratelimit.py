@@ -32,9 +32,17 @@ from core.connection import redis_url_for
 from core.queues import RATE_LIMIT_PREFIX
 from core.settings import Settings
 
+
+def gettext_noop(message: str) -> str:
+    """Marks a string for `make translations` (translated where it is shown)."""
+    return message
+
+
+LOGIN_ERROR = gettext_noop("Too many failed attempts: wait 15 minutes.")  # extracted by `make translations`
+
+
 def _login_error() -> str:
-    # in the reader's language: `make translations` extracts this file into the dashboard's catalogue
-    return gettext("Too many failed attempts: wait 15 minutes.")
+    return gettext(LOGIN_ERROR)  # in the reader's language (the dashboard's catalogue has it)
 OFF = ("", "0", "off", "none", "false", "no")
 
 
