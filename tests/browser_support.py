@@ -35,18 +35,32 @@ def live_server(_app):
     thread.join(5)
 
 
+_SHARED: dict = {"users": 0}  # one Playwright and one Chromium for every test module that imports this fixture
+
+
 @pytest.fixture(scope="session")
 def browser():
+    """Chromium, shared by every browser test module of the session: each module that imports this fixture gets
+    its own session-scoped instance of it, and a second sync Playwright in one process is refused, so the first
+    one started is reused and closed when the last user is done."""
     if not browser_available():
         pytest.skip("chromium and the playwright package are needed: apt-get install chromium; pip install playwright")
     from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=15_000)  # CI machines are small and shared
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
+    if not _SHARED["users"]:
+        _SHARED["playwright"] = sync_playwright().start()
+        _SHARED["browser"] = _SHARED["playwright"].chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                                                   headless=True)
+    _SHARED["users"] += 1
+    try:
+        yield _SHARED["browser"]
+    finally:
+        _SHARED["users"] -= 1
+        if not _SHARED["users"]:
+            _SHARED.pop("browser").close()
+            _SHARED.pop("playwright").stop()
 
 
 @pytest.fixture
