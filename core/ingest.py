@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import articles, queues
+from core import articles, metrics, queues
 from core.inputlimits import no_nul
 from core.services import Services
 from core.storage.models import Comment, Site
@@ -96,6 +96,7 @@ def store(session: Session, site: Site, items: list[CommentIn], source: str,
                 noted.add(key)
                 articles.note(session, site.id, item.thread_id, item.thread_title, item.thread_url)
     session.commit()
+    metrics.received(source, sum(1 for _, created in results if created))
     return results
 
 

@@ -85,6 +85,7 @@ class Comment(Base):
         Index("ix_comments_author_name", "author_name"),
         Index("ix_comments_site_thread", "site_id", "thread_id", "id"),  # queue per article, conversation (0008)
         Index("ix_comments_reported", "report_count", "id"),  # the "reported" queue (0008)
+        Index("ix_comments_decided_at", "decided_at"),  # retention (0010)
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -108,6 +109,9 @@ class Comment(Base):
     updated_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow, onupdate=utcnow)
     # Distinct readers who reported it (CommentReport rows), kept here for the "reported" queue's order.
     report_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Set when the text, author and spans were erased (core/erasure.py: a request, or VIGIE_RETENTION_DAYS); the
+    # row stays as a tombstone with its scores and decision so statistics and the audit log add up.
+    erased_at: Mapped[datetime | None] = mapped_column(TZDateTime)
 
     site: Mapped[Site] = relationship()
     result: Mapped[ModelResult | None] = relationship(back_populates="comment", uselist=False)

@@ -2,13 +2,13 @@
 reports on each comment and each site's report threshold
 
 Revision ID: 0008
-Revises: 0007
+Revises: 0010
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0007"  # 0006 on this branch before main brought 0007 (authors)
+down_revision = "0010"  # after author actions (0007) and comment erasure (0010), merged from main
 branch_labels = None
 depends_on = None
 
