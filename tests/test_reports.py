@@ -209,3 +209,21 @@ def test_report_threshold_is_a_site_setting_and_audited(client, app, site, db):
         assert response.status_code == 400 and "Signalements avant" in response.text
     db.expire_all()
     assert db.get(Site, site.id).report_threshold == 5
+
+
+def test_erasure_clears_readers_words_and_an_erased_readers_id(client, site, db):
+    reported = _approved(db, site, author_id="auteur-1")
+    other = _approved(db, site, text="Un autre commentaire", author_id="auteur-2")
+    report(client, site, reported, "lecteur-1", text="Il a écrit « Jean Dupont habite rue X »")
+    report(client, site, other, "auteur-1", reason="spam", text="Mon avis de lecteur")
+    assert client.delete(f"/api/v1/comments/{reported}", headers=site.headers).status_code == 200
+    db.expire_all()
+    words = db.scalar(select(CommentReport).where(CommentReport.comment_id == reported))
+    assert words.text is None and words.reporter_id == "lecteur-1" and db.get(Comment, reported).report_count == 1
+    # auteur-1 is erased as an author: their reports as a reader lose their id and words, and still count
+    assert client.delete("/api/v1/authors/auteur-1", headers=site.headers).status_code == 200
+    db.expire_all()
+    theirs = db.scalar(select(CommentReport).where(CommentReport.comment_id == other))
+    assert theirs.reporter_id.startswith("erased:") and "auteur-1" not in theirs.reporter_id and theirs.text is None
+    assert db.get(Comment, other).report_count == 1
+    assert report(client, site, other, "auteur-1").status_code == 201  # a new report after erasure is a new reader
