@@ -47,7 +47,7 @@ ACTOR_NAMES = {"model": lazy_gettext("Model"), "rule": lazy_gettext("Word list")
                "system": lazy_gettext("System")}
 STATUS_NAMES = {"pending": lazy_gettext("pending"), "flagged": lazy_gettext("to review"),
                 "approved": lazy_gettext("approved"), "rejected": lazy_gettext("rejected")}
-TAB_NAMES = {"flagged": lazy_gettext("To review"), "pending": lazy_gettext("Pending"),
+TAB_NAMES = {"flagged": lazy_gettext("To review"), "reported": lazy_gettext("Reported"), "pending": lazy_gettext("Pending"),
              "approved": lazy_gettext("Approved"), "rejected": lazy_gettext("Rejected"), "all": lazy_gettext("All")}
 ROLE_NAMES = {"moderator": lazy_gettext("moderator"), "admin": lazy_gettext("admin")}
 LIST_NAMES = {"banned": lazy_gettext("banned"), "suspect": lazy_gettext("suspect"),

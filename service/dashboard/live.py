@@ -31,8 +31,10 @@ from core.storage.models import AuditEntry, Comment
 from service.context import db_session, vigie
 from service.dashboard.blueprint import bp, is_row_id
 from service.dashboard.i18n import STATUS_NAMES, locale_code, name_of, when, zone
+from core import articles, reports
 from service.dashboard.queries import (BadFilter, HUMAN_ACTORS, Page, QueueFilters, apply_filters,
-                                       automatic_decisions, moderator_decisions, parents_of, tab_counts)
+                                       automatic_decisions, moderator_decisions, parents_of, reported_only,
+                                       tab_counts)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 MAX_EVENTS = 500  # status changes per poll; a busier interval is read over the next polls
@@ -166,6 +168,12 @@ def viewers(comment_id: int | None) -> list[str]:
     return sorted(n for n in names if n != current_user.username)
 
 
+def _in_tab(stmt, f: QueueFilters):
+    if f.tab == "reported":
+        return reported_only(stmt)
+    return stmt if f.tab == "all" else stmt.where(Comment.status == f.tab)
+
+
 def _live_filters() -> QueueFilters:
     try:
         return QueueFilters.from_args(request.args)
@@ -207,10 +215,8 @@ def queue_live():
                         "status_name": name_of(STATUS_NAMES, c.status)})
     # Comments that entered this tab: received since (pending first) or moved into its status since.
     new_ids: list[int] = []
-    entered = {cid for cid, e in last.items() if f.tab == "all" or e.status_to == f.tab}
-    stmt = apply_filters(select(Comment.id), f)
-    if f.tab != "all":
-        stmt = stmt.where(Comment.status == f.tab)
+    entered = {cid for cid, e in last.items() if f.tab in ("all", "reported") or e.status_to == f.tab}
+    stmt = _in_tab(apply_filters(select(Comment.id), f), f)
     if entered:
         new_ids += list(s.scalars(stmt.where(Comment.id.in_(entered))))
     next_comment = since_comment
@@ -235,9 +241,10 @@ def queue_live_cards():
     s = db_session()
     stmt = apply_filters(select(Comment), f).where(Comment.id.in_({int(part) for part in raw})).options(
         selectinload(Comment.result), selectinload(Comment.site))
-    if f.tab != "all":
-        stmt = stmt.where(Comment.status == f.tab)
-    if f.sort == "score":
+    stmt = _in_tab(stmt, f)
+    if f.tab == "reported":
+        stmt = stmt.order_by(Comment.report_count.desc(), Comment.id.asc())
+    elif f.sort == "score":
         stmt = stmt.order_by(Comment.score.desc().nulls_last(), Comment.id.desc())
     else:
         stmt = stmt.order_by(Comment.id.asc() if f.sort == "oldest" else Comment.id.desc())
@@ -246,4 +253,8 @@ def queue_live_cards():
     page.decisions = automatic_decisions(s, ids)
     page.parents = parents_of(s, page.comments)
     page.moderations = moderator_decisions(s, ids)
+    page.articles = articles.for_comments(s, page.comments)
+    reported = [c.id for c in page.comments if c.report_count]
+    page.reports = reports.reason_counts(s, reported)
+    page.report_texts = reports.reader_texts(s, reported)
     return make_response(render_template("_cards.html", page=page, f=f))

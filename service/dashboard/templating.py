@@ -35,6 +35,9 @@ def reason_text(reason: Any) -> str:
                        term=reason.get("term", ""))
     if kind in audit_notes.KINDS:  # an admin change stored as data (settings, keys, users)
         return audit_notes.describe(reason)
+    if kind == "reports":  # core.reports: readers' reports reached the site's threshold
+        return gettext("Reported by %(num)s readers (threshold %(threshold)s)", num=reason.get("count", "?"),
+                       threshold=reason.get("threshold", "?"))
     if kind == "erased":
         return gettext("Erased before its decision")
     if kind == "author":  # core.vocabulary.author_reason: the author's standing decided it, or an action on them

@@ -65,7 +65,7 @@
 
   function applyChange(change, quiet) {
     const target = card(change.id);
-    if (waiting.has(change.id) && tab !== "all" && change.status !== tab) waiting.delete(change.id);
+    if (waiting.has(change.id) && tab !== "all" && tab !== "reported" && change.status !== tab) waiting.delete(change.id);
     if (!target || target.dataset.version === change.version) return;
     if (target.hidden) return;  // this page's own action on it is in flight
     if (change.by === me && change.status === target.dataset.status) {  // this page's own decision, answered
@@ -83,7 +83,10 @@
       status.textContent = message;
       if (!quiet) Vigie.toast(message, "ok");
     }
-    if (!single && tab !== "all" && change.status !== tab) {
+    // Signalés: a moderator's approval or rejection settles a report; other tabs: the status is the tab.
+    const leaves = tab === "reported" ? !!change.by && (change.status === "approved" || change.status === "rejected")
+                                      : tab !== "all" && change.status !== tab;
+    if (!single && leaves) {
       const wasFocused = target.classList.contains("focused");
       const next = target.nextElementSibling || target.previousElementSibling;
       target.remove();
