@@ -138,6 +138,11 @@ def test_the_live_poll_refuses_bad_cursors_and_needs_a_login(app, client, site):
         assert response.json["error"]["message"]
     for ids in ("", "a,b", ",".join(str(i) for i in range(1, 200))):
         assert client.get("/queue/live/cards", query_string={"ids": ids}).status_code == 400
+    reported = client.get("/queue/live?tab=reported&since_event=0&since_comment=0",
+                          headers={"Accept": "application/json"})
+    assert reported.status_code == 200, reported.text
+    reported = reported.json  # Signalés
+    assert reported["new"] == [] and reported["counts"]["flagged"] == 0
     fresh = client.get("/queue/live", headers={"Accept": "application/json"}).json  # no cursors: starts from now
     assert fresh["changes"] == [] and fresh["new"] == []
 

@@ -143,6 +143,8 @@ def _cursor_arg(name: str) -> int | None:
     value = request.args.get(name, "")
     if not value:
         return None
+    if value == "0":  # (an empty database: nothing seen yet)
+        return 0
     if not is_row_id(value):
         abort(400, description=gettext("%(field)s: expected a number", field=name))
     return int(value)
