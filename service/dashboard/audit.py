@@ -15,7 +15,8 @@ from core.storage.models import Actor, AuditEntry, Site
 
 PAGE_SIZE = 50
 ACTIONS = ("approved", "flagged", "rejected", "pending", "undo", "settings", "key_created", "key_revoked",
-           "site_created", "user_created", "user_updated")
+           "site_created", "user_created", "user_updated", "model_trained", "model_promoted", "model_rolled_back",
+           "model_declined")
 
 
 def _date(name: str) -> date | None:

@@ -57,7 +57,10 @@ ACTION_NAMES = {"approved": lazy_gettext("approved"), "flagged": lazy_gettext("t
                 "undo": lazy_gettext("undo"), "settings": lazy_gettext("settings changed"),
                 "key_created": lazy_gettext("API key created"), "key_revoked": lazy_gettext("API key revoked"),
                 "site_created": lazy_gettext("site created"), "user_created": lazy_gettext("user created"),
-                "user_updated": lazy_gettext("user changed")}
+                "user_updated": lazy_gettext("user changed"), "model_trained": lazy_gettext("site model trained"),
+                "model_promoted": lazy_gettext("site model promoted"),
+                "model_rolled_back": lazy_gettext("site model rolled back"),
+                "model_declined": lazy_gettext("site model declined")}
 HTTP_TITLES = {400: lazy_gettext("Bad request"), 401: lazy_gettext("Login required"),
                403: lazy_gettext("Access denied"), 404: lazy_gettext("Page not found"),
                405: lazy_gettext("Method not allowed"), 409: lazy_gettext("Conflict"),
