@@ -121,7 +121,8 @@ def evaluate_examples(examples: list[LabelledExample], policy: dict[str, Any] | 
     for label in LABELS:
         ly, ls = _label_data(scored, label)
         positives = sum(ly)
-        row: dict[str, Any] = {"n": len(ly), "positives": positives, "roc_auc": None}
+        row: dict[str, Any] = {"n": len(ly), "positives": positives, "roc_auc": None, "current_threshold": None,
+                               "at_current": None, "best": None, "suggestion": None}
         if positives >= MIN_PER_CLASS and len(ly) - positives >= MIN_PER_CLASS:
             row["roc_auc"] = roc_auc(ly, ls)
             threshold_now = current["thresholds"].get(label)

@@ -36,7 +36,7 @@ def active_ids(session: Session, site_ids) -> dict[int, int]:
     if not ids:
         return {}
     return dict(session.execute(select(SiteModel.site_id, SiteModel.id)
-                                .where(SiteModel.status == ACTIVE, SiteModel.site_id.in_(ids))).tuples().all())
+                                .where(SiteModel.status == ACTIVE, SiteModel.site_id.in_(ids))).all())
 
 
 def _audit(session: Session, site_id: int, action: str, actor_name: str, note: str) -> None:

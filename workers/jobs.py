@@ -139,7 +139,7 @@ def _score_in(session: Session, svc: Services, ids: list[int],
     # Read the texts and let go of the database before inference: no transaction (and no row lock) stays open
     # while the model runs, so a worker that dies mid-batch leaves nothing locked behind it.
     rows = session.execute(select(Comment.id, Comment.text, Comment.site_id).where(
-        Comment.id.in_(ids), Comment.status == Status.pending.value)).tuples().all()
+        Comment.id.in_(ids), Comment.status == Status.pending.value)).all()
     texts = {comment_id: text for comment_id, text, _ in rows}
     site_of = {comment_id: site_id for comment_id, _, site_id in rows}
     if not texts:

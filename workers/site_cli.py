@@ -52,7 +52,7 @@ def train_site_command(slug: str, data_dir: str, holdout: float, base_rows: int,
         import torch
 
         torch.set_num_threads(threads)
-    scorer = runtime.load_scorer(svc.settings)
+    scorer = runtime.get_scorer(svc.settings)  # loads the model (the one already loaded in this process, if any)
     try:
         model = train_site(svc, site_id, "", holdout=holdout, base_rows=base_rows, steps=steps,
                            data_dir=Path(data_dir), scorer=scorer,

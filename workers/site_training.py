@@ -175,7 +175,8 @@ def train_job(svc: Services, site_id: int, requested_by: str = "") -> dict[str, 
 
     progress(0.0, "starting")
     try:
-        model = train_site(svc, site_id, requested_by, progress=progress)
+        model = train_site(svc, site_id, requested_by, base_rows=svc.settings.site_train_base_rows,
+                           steps=svc.settings.site_train_steps, progress=progress)
     except NotEnoughLabels as exc:
         queues.set_training_status(redis, site_id, {"state": "failed", "progress": 0.0, "message": str(exc),
                                                     "requested_by": requested_by})
