@@ -255,3 +255,21 @@ def test_train_a_site_model_promote_it_and_roll_back(client, app, site, db, work
                                             .order_by(AuditEntry.id))]
     assert actions == ["model_trained", "model_promoted", "model_trained", "model_rolled_back"]
     assert client.post(f"/admin/sites/{site.id}/model/rollback", data={"csrf_token": token}).status_code == 400
+
+
+def test_a_site_head_applies_only_to_its_texts_and_equals_the_model_with_the_models_own_head(scorer):
+    from workers.model.sitehead import SiteHead
+
+    texts = ["Bonjour à tous, bel article.", "Espèce d'abruti, tais-toi.", "Putain, quel match !",
+             "Un commentaire très long " * 60 + " et pour finir : bande de crétins."]  # several windows
+    plain = scorer.predict(texts)
+    own = scorer.head_state()
+    same = SiteHead(own["weight"], own["bias"], 0.41)
+    for a, b in zip(scorer.predict(texts, heads=[same] * len(texts)), plain):
+        assert a == pytest.approx(b, abs=1e-5)
+    lenient = SiteHead(own["weight"], own["bias"] - 5.0, 0.5)  # scores everything much lower
+    mixed = scorer.predict(texts, heads=[None, lenient, None, lenient])
+    assert mixed[0] == pytest.approx(plain[0], abs=1e-5) and mixed[2] == pytest.approx(plain[2], abs=1e-5)
+    assert mixed[1]["toxicity"] < plain[1]["toxicity"] and mixed[3]["toxicity"] < plain[3]["toxicity"]
+    restored = SiteHead.from_bytes(lenient.to_bytes(), 0.5)
+    assert scorer.predict(texts[1:2], heads=[restored])[0] == pytest.approx(mixed[1], abs=1e-6)
