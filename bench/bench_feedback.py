@@ -252,7 +252,8 @@ def main() -> None:
     versions = sorted({c["model"]["version"] for c in second_list})
     print(f"\nsite model {version}: trained on {metrics['trained_on']} decisions (its own newest "
           f"{metrics['held_back']} held back at training) + {metrics['base_rows']} base rows; training "
-          f"{metrics['train_seconds']} s in the worker ({metrics['threads']} torch threads; {wall:.0f} s from the "
+          f"{metrics['train_seconds']} s in the worker, of which {metrics.get('embed_seconds', '?')} s embeddings "
+          f"({metrics['threads']} torch threads; {wall:.0f} s from the "
           f"button to the candidate); held-back re-scored by {', '.join(versions)}")
     print(f"\nheld-back part: {len(held_rows)} comments the site's moderators never decided "
           f"({sum(y_held)} to reject, {sum(labels[i][2] for i in held_rows)} obscene-only to approve)")

@@ -107,6 +107,7 @@ def train_site(svc: Services, site_id: int, requested_by: str = "", holdout: flo
         parts.append(scorer.embed(texts[i: i + chunk]))
         say(0.05 + 0.8 * min(1.0, (i + chunk) / len(texts)), "embeddings")
     X = np.concatenate(parts) if parts else X
+    embed_seconds = time.perf_counter() - started
     site_y = np.array([[np.nan if v is None else v for v in e.label_values().values()] for e in train + held],
                       dtype=np.float32).reshape(len(site_texts), len(LABELS))
     n_train = len(train)
@@ -136,7 +137,7 @@ def train_site(svc: Services, site_id: int, requested_by: str = "", holdout: flo
         figures["current"]["version"] = current_version
     seconds = time.perf_counter() - started
     figures.update(trained_on=n_train, held_back=len(held), base_rows=len(base_texts),
-                   train_seconds=round(seconds, 2), threads=int(torch.get_num_threads()),
+                   train_seconds=round(seconds, 2), embed_seconds=round(embed_seconds, 2), threads=int(torch.get_num_threads()),
                    held_back_from=held[0].decided_at.isoformat(), default_version=scorer.version,
                    steps=cfg.steps)
     head = SiteHead(weight, bias, threshold)
