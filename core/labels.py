@@ -128,6 +128,8 @@ def decision_examples(session: Session, site_id: int) -> list[LabelledExample]:
         .where(Comment.site_id == site_id, Comment.id.in_(list(winners)))).all()
     out = []
     for comment_id, text, source, scores, model_name, model_version, threshold in rows:
+        if not text:  # erased (core/erasure.py): its words are gone, and so is the label
+            continue
         entry = winners[comment_id]
         toxic = 1 if entry.status_to == Status.rejected.value else 0
         reason = _reason_of(entry) if toxic else None

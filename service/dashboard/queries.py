@@ -28,7 +28,7 @@ from core.vocabulary import LABELS
 TABS = ("flagged", "pending", "approved", "rejected", "all")
 SORTS = ("score", "time", "oldest")  # most toxic first, newest first, oldest first (work a queue in order)
 PAGE_SIZE = 25
-AUTOMATIC_ACTORS = ("model", "rule")
+AUTOMATIC_ACTORS = ("model", "rule", "system")  # system: the author's standing (core.authors)
 HUMAN_ACTORS = ("moderator", "admin")
 
 # Accent folding for search: "tempete" finds "tempête" and "TEMPÊTE". One table, used three ways: by Python for
@@ -269,7 +269,8 @@ def moderator_decisions(session: Session, comment_ids: list[int]) -> dict[int, A
     """The latest moderator (or admin) entry of each comment: who decided, why; an undo when it was undone."""
     if not comment_ids:
         return {}
-    stmt = (select(AuditEntry).where(AuditEntry.comment_id.in_(comment_ids), AuditEntry.actor.in_(HUMAN_ACTORS))
+    stmt = (select(AuditEntry).where(AuditEntry.comment_id.in_(comment_ids), AuditEntry.actor.in_(HUMAN_ACTORS),
+                                     AuditEntry.status_to.is_not(None))  # not an erasure entry (no status)
             .order_by(AuditEntry.id))
     return {entry.comment_id: entry for entry in session.scalars(stmt)}
 

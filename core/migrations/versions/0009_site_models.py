@@ -1,13 +1,13 @@
 """learning from moderators: per-site models (site_models) and the model threshold stored with each result
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0010
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0006"
+down_revision = "0010"  # after the erasure (0010), merged from main (the lead gave 0009 after 0006)
 branch_labels = None
 depends_on = None
 
