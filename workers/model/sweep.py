@@ -31,7 +31,8 @@ import torch
 from . import data as D
 from .evaluation import bias_table, functional_table, read_functional
 from .metrics import choose_threshold
-from .topfit import SYNTHETIC_FILE, TopConfig, TopModel, artifact_tensors, fit_top, merged_stage1, predict_cached
+from .topfit import (SYNTHETIC_FILE, TopConfig, TopModel, artifact_tensors, fit_top, load_stage2_examples,
+                     merged_stage1, predict_cached)
 from .training_common import encode_texts, quick_dev_metrics, set_seed
 
 STAGE1 = Path(__file__).resolve().parent / "default"
@@ -46,6 +47,8 @@ VARIANTS: dict[str, dict] = {
     "C2": {"extra_files": [SYNTHETIC_FILE, CONTRAST_FILE], "top": {"epochs": 2, "average_last": 2}},
     "C3": {"extra_files": [SYNTHETIC_FILE, CONTRAST_FILE],
            "top": {"source_weights": {"mlma_fr.csv": 0.5}}},
+    "C4": {"extra_files": [SYNTHETIC_FILE, CONTRAST_FILE],
+           "top": {"source_weights": {"toxifrench_forum_500.csv": 2.0}}},
 }
 
 
@@ -134,9 +137,10 @@ def run_variant(name: str, parts, data_dir="data", frozen: int = 10, threads: in
     if threads:
         torch.set_num_threads(threads)
     spec = VARIANTS[name] if name != "baseline" else {"extra_files": [], "top": {}}
-    cfg = TopConfig(frozen_layers=frozen, synthetic=False, **{**spec["top"], **(overrides or {})})
+    cfg = TopConfig(frozen_layers=frozen, extra_files=list(spec["extra_files"]),
+                    **{**spec["top"], **(overrides or {})})
     store = read_cache(parts)
-    examples = load_rows(data_dir, spec["extra_files"])
+    examples = load_stage2_examples(data_dir, cfg)
     train = [e for e in examples if e.split == "train"]
     dev = [e for e in examples if e.split == "dev"]
     suite = read_functional()
@@ -155,7 +159,7 @@ def run_variant(name: str, parts, data_dir="data", frozen: int = 10, threads: in
     set_seed(cfg.seed)
     model = TopModel(enc, [copy.deepcopy(enc.encoder.layer[i]) for i in range(frozen, 12)], head, cfg.dropout)
     log(f"variant {name}: {len(train)} train rows, {len(dev)} dev rows, {asdict(cfg)}")
-    res = {"variant": name, "train_rows": len(train), "config": asdict(cfg), "extra_files": spec["extra_files"]}
+    res = {"variant": name, "train_rows": len(train), "config": asdict(cfg)}
     if name == "baseline":
         res["dev"] = evaluate(model, cache, dev, dv_idx, suite, su_idx)
         return res
@@ -172,14 +176,87 @@ def run_variant(name: str, parts, data_dir="data", frozen: int = 10, threads: in
         out = Path(save)
         out.mkdir(parents=True, exist_ok=True)
         meta = {"format": "pt", "train_config": json.dumps(conf.get("train_config", {}), sort_keys=True),
-                "stage2_config": json.dumps({**asdict(cfg), "extra_files": spec["extra_files"],
-                                             "variant": name}, sort_keys=True),
+                "stage2_config": json.dumps({**asdict(cfg), "variant": name}, sort_keys=True),
                 "extra": json.dumps({"history": {k: v for k, v in hist.items() if k != "dev"},
                                      "train_rows": len(train)}, sort_keys=True)}
         tensors = artifact_tensors(stage1, model, frozen)
         save_file(dict(sorted(tensors.items())), str(out / "adapter.safetensors"), metadata=meta)
         log(f"saved {out / 'adapter.safetensors'}")
     return res
+
+
+def interpolate(variant_dir, parts, alphas, data_dir="data", threads: int | None = 2, save_alpha=None,
+                save=None, log=print) -> list[dict]:
+    """Weight-space interpolation (WiSE-FT style checkpoint averaging) between the stage-1 model's top layers +
+    head (alpha 0, = 2026.11.1) and a stage-2 variant's (alpha 1): each mix evaluated like a variant. With
+    ``save``: write the ``save_alpha`` mix as an artifact (stage-1 LoRA of the frozen layers + mixed top)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file as load_pt
+    from safetensors.torch import save_file
+
+    from .base import build_base
+
+    if threads:
+        torch.set_num_threads(threads)
+    variant_dir = Path(variant_dir)
+    with safe_open(str(variant_dir / "adapter.safetensors"), "pt") as f:
+        meta = f.metadata()
+    tuned = load_pt(str(variant_dir / "adapter.safetensors"))
+    vcfg = json.loads(meta["stage2_config"])
+    frozen = vcfg["frozen_layers"]
+    stage1 = load_pt(str(STAGE1 / "adapter.safetensors"))
+    conf = json.loads((STAGE1 / "config.json").read_text())
+    enc, head = merged_stage1(build_base(), stage1, conf["lora"]["alpha"] / conf["lora"]["r"])
+    model = TopModel(enc, [copy.deepcopy(enc.encoder.layer[i]) for i in range(frozen, 12)], head, 0.0)
+    start = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def tuned_key(k):
+        if k.startswith("layers."):
+            i, rest = k[len("layers."):].split(".", 1)
+            return f"encoder.encoder.layer.{frozen + int(i)}.{rest}"
+        return k
+
+    end = {k: tuned[tuned_key(k)].float() for k in start}
+    store = read_cache(parts)
+    cfg = TopConfig(frozen_layers=frozen, extra_files=[])
+    examples = load_stage2_examples(data_dir, cfg)
+    dev = [e for e in examples if e.split == "dev"]
+    suite = read_functional()
+    texts = [e.text for e in dev] + [r["text"] for r in suite]
+    cache = [store[t] for t in texts]
+    dv_idx, su_idx = np.arange(len(dev)), np.arange(len(dev), len(texts))
+    out = []
+    for a in alphas:
+        model.load_state_dict({k: (1 - a) * start[k] + a * end[k] for k in start})
+        res = {"variant": f"{vcfg.get('variant', variant_dir.name)} x{a:g}", "alpha": a,
+               "train_rows": json.loads(meta.get("extra", "{}")).get("train_rows", 0),
+               "dev": evaluate(model, cache, dev, dv_idx, suite, su_idx)}
+        log(json.dumps(res, sort_keys=True))
+        out.append(res)
+        if save and a == save_alpha:
+            Path(save).mkdir(parents=True, exist_ok=True)
+            tensors = artifact_tensors(stage1, model, frozen)
+            meta2 = dict(meta, stage2_config=json.dumps({**vcfg, "interpolation_alpha": a}, sort_keys=True))
+            save_file(dict(sorted(tensors.items())), str(Path(save) / "adapter.safetensors"), metadata=meta2)
+            log(f"saved {save}")
+    return out
+
+
+def markdown_tables(results: list[dict]) -> str:
+    """Summary table (one row per variant) and the suite per functionality (one column per variant)."""
+    lines = ["| variant | train rows | dev AUC | forum AUC | thr (dev) | suite acc | hateful ok | non-hateful ok "
+             "| BPSN min |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        d = r["dev"]
+        lines.append(f"| {r['variant']} | {r['train_rows']:,} | {d['auc_toxicity']:.4f} | {d['auc_forum']:.4f} "
+                     f"| {d['threshold']:.2f} | {d['suite_accuracy']:.3f} | {d['suite_hateful_correct']}/180 "
+                     f"| {d['suite_non_hateful_correct']}/168 | {d['bpsn_min']:.3f} |")
+    funcs = sorted(results[0]["dev"]["suite"])
+    lines += ["", "| functionality | " + " | ".join(r["variant"] for r in results) + " |",
+              "|---|" + "---|" * len(results)]
+    for f in funcs:
+        lines.append(f"| {f} | " + " | ".join(f"{r['dev']['suite'][f]}/12" for r in results) + " |")
+    return "\n".join(lines)
 
 
 def main(argv=None) -> None:
@@ -200,8 +277,27 @@ def main(argv=None) -> None:
     r.add_argument("--threads", type=int, default=2)
     r.add_argument("--json")
     r.add_argument("--save")
+    i = sub.add_parser("interpolate", help="mix the stage-1 top layers with a variant's (checkpoint averaging)")
+    i.add_argument("variant_dir")
+    i.add_argument("--parts", nargs="+", required=True)
+    i.add_argument("--alphas", nargs="+", type=float, default=[0.25, 0.5, 0.75])
+    i.add_argument("--threads", type=int, default=2)
+    i.add_argument("--json")
+    i.add_argument("--save")
+    i.add_argument("--save-alpha", type=float)
+    t = sub.add_parser("table", help="markdown tables of saved variant results (for MODEL_CARD.md)")
+    t.add_argument("results", nargs="+")
     a = ap.parse_args(argv)
+    if a.cmd == "table":
+        print(markdown_tables([json.loads(Path(p).read_text()) for p in a.results]))
+        return
     torch.set_num_threads(a.threads)
+    if a.cmd == "interpolate":
+        res = interpolate(a.variant_dir, a.parts, a.alphas, threads=a.threads, save_alpha=a.save_alpha,
+                          save=a.save)
+        if a.json:
+            Path(a.json).write_text(json.dumps(res, indent=1, sort_keys=True, default=float) + "\n")
+        return
     if a.cmd == "cache":
         if a.files:
             texts = [r["text"] for f in a.files for r in D.read_csv_rows(Path(a.data_dir) / f)]

@@ -52,7 +52,8 @@ class TopConfig:
     multilingual: dict = field(default_factory=dict)
     # loss weight per source file (default 1.0)
     source_weights: dict = field(default_factory=dict)
-    synthetic: bool = True
+    synthetic: bool = True  # add ``extra_files`` (synthetic training CSVs of data/, Vigie label columns)
+    extra_files: list = field(default_factory=lambda: [SYNTHETIC_FILE])
     average_last: int = 1  # average the weights at the end of the last N epochs (1 = no averaging)
 
 
@@ -232,11 +233,11 @@ def artifact_tensors(stage1: dict, model: TopModel, frozen: int) -> dict:
 
 def load_stage2_examples(data_dir, cfg: TopConfig):
     examples = D.load_examples(data_dir, cfg.multilingual or False)
-    if cfg.synthetic:
-        p = Path(data_dir) / SYNTHETIC_FILE
+    for name in cfg.extra_files if cfg.synthetic else []:
+        p = Path(data_dir) / name
         if p.is_file():
             for r in D.read_csv_rows(p):
-                examples.append(D.Example(r["text"], SYNTHETIC_FILE, D.map_labels(SYNTHETIC_FILE, r), "train"))
+                examples.append(D.Example(r["text"], name, D.map_labels(name, r), "train"))
     return examples
 
 
