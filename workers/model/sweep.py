@@ -31,12 +31,11 @@ import torch
 from . import data as D
 from .evaluation import bias_table, functional_table, read_functional
 from .metrics import choose_threshold
-from .topfit import (SYNTHETIC_FILE, TopConfig, TopModel, artifact_tensors, fit_top, load_stage2_examples,
-                     merged_stage1, predict_cached)
+from .topfit import (CONTRAST_FILE, SYNTHETIC_FILE, TopConfig, TopModel, artifact_tensors, fit_top,
+                     load_stage2_examples, merged_stage1, predict_cached)
 from .training_common import encode_texts, quick_dev_metrics, set_seed
 
-STAGE1 = Path(__file__).resolve().parent / "default"
-CONTRAST_FILE = "contrast_fr.csv"
+STAGE1 = Path(__file__).resolve().parent / "stage1"  # 2026.11.1: the stage-1 LoRA model (see MODEL_CARD.md)
 
 # Variants measured for MODEL_CARD.md ("Issue 9 experiments"). ``extra_files``: training CSVs of data/ with the
 # Vigie label columns, added to the French files (synthetic_fr.csv = B1's templates, contrast_fr.csv = the
@@ -137,7 +136,7 @@ def run_variant(name: str, parts, data_dir="data", frozen: int = 10, threads: in
     if threads:
         torch.set_num_threads(threads)
     spec = VARIANTS[name] if name != "baseline" else {"extra_files": [], "top": {}}
-    cfg = TopConfig(frozen_layers=frozen, extra_files=list(spec["extra_files"]),
+    cfg = TopConfig(frozen_layers=frozen, extra_files=list(spec["extra_files"]), mix=1.0,
                     **{**spec["top"], **(overrides or {})})
     store = read_cache(parts)
     examples = load_stage2_examples(data_dir, cfg)
