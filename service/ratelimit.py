@@ -32,7 +32,13 @@ from core.connection import redis_url_for
 from core.queues import RATE_LIMIT_PREFIX
 from core.settings import Settings
 
-LOGIN_ERROR = "Too many failed attempts: wait 15 minutes."
+
+def gettext_noop(message: str) -> str:
+    """Marks a string for `make translations` (translated where it is shown)."""
+    return message
+
+
+LOGIN_ERROR = gettext_noop("Too many failed attempts: wait 15 minutes.")  # extracted by `make translations`
 
 
 def _login_error() -> str:
@@ -113,7 +119,7 @@ def init_app(app: Flask) -> None:
         app.view_functions["dashboard.login"] = limited
 
     # API keys: every blueprint that authenticates with one.
-    for name in ("api", "perspective", "integrations_admin"):
+    for name in ("api", "api_reports", "perspective", "integrations_admin"):
         blueprint = app.blueprints.get(name)
         if blueprint is not None:
             # shared: one counter per key across every endpoint of every one of these blueprints
