@@ -78,8 +78,11 @@ class Settings(BaseSettings):
                                        "across addresses.")
     api_rate_limit: str = Field("50 per second;1200 per minute", description="Requests per API key (REST, "
                                 "Perspective, admin API); off disables.")
+    coral_rate_limit: str = Field("50 per second;1200 per minute", description="Coral external-moderation calls per "
+                                  "site (counted once the signature is verified; unsigned calls count per client "
+                                  "address); off disables.")
 
-    @field_validator("login_rate_limit_ip", "login_rate_limit_user", "api_rate_limit")
+    @field_validator("login_rate_limit_ip", "login_rate_limit_user", "api_rate_limit", "coral_rate_limit")
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         if value.strip().lower() not in ("", "0", "off", "none", "false", "no"):

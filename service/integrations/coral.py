@@ -3,7 +3,11 @@ where the signature picks the site). Coral sends an ``ExternalModerationRequest`
 ``X-Coral-Signature: sha256=<hex>[,...]`` (HMAC-SHA256 of the raw body with one of the site's signing secrets)
 and waits for an answer within its timeout. Vigie stores the comment, scores it on a worker and answers ``200``
 with an ``ExternalModerationResponse`` (status and flags from the site's policy) or ``204`` (no opinion) when no
-worker answered in time; the comment is then queued and decided like any other."""
+worker answered in time; the comment is then queued and decided like any other.
+
+Calls are rate-limited per site (``VIGIE_CORAL_RATE_LIMIT``, service/ratelimit.py): ``rate_limit_key`` names the
+site whose secret signed the body, or the client address when none did, so unsigned calls cannot spend a site's
+allowance. The signature is checked once per request (``verified_site`` keeps the answer in ``flask.g``)."""
 from __future__ import annotations
 
 import hashlib
@@ -12,7 +16,7 @@ import time
 from datetime import timezone
 from typing import Any
 
-from flask import Blueprint, Flask, Response, jsonify, request
+from flask import Blueprint, Flask, Response, g, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -42,7 +46,8 @@ class _Loose(BaseModel):
 class CoralComment(_Loose):
     body: str = Field(min_length=1)
     parentID: str | None = Field(None, max_length=200)
-    id: str | None = Field(None, max_length=200)  # Coral does not send it; honoured if a proxy adds one
+    # Coral does not send it; honoured if a proxy adds one (stored as "coral:<id>": within external_id's 200)
+    id: str | None = Field(None, max_length=190)
 
 
 class CoralAuthor(_Loose):
@@ -161,10 +166,32 @@ def _answer_for(site: Site, comment: Comment):
     return jsonify(coral_response(site, comment.status, []))
 
 
-def _moderate(site: Site | None):
+def verified_site() -> Site:
+    """The site whose signing secret signed this request (the URL's site, or any site without a slug in the URL):
+    404 for an unknown slug, 401 for a bad signature. Checked once per request."""
+    if "coral_site" not in g:
+        slug = (request.view_args or {}).get("slug")
+        try:
+            g.coral_site = _verify(_site_by_slug(slug) if slug is not None else None, request.get_data(cache=True))
+        except ApiError as exc:
+            g.coral_site = exc
+    if isinstance(g.coral_site, ApiError):
+        raise g.coral_site
+    return g.coral_site
+
+
+def rate_limit_key() -> str:
+    """Flask-Limiter's key for a Coral call: the signing site, else the client's address. Never raises."""
+    try:
+        return f"site:{verified_site().id}"
+    except Exception:  # unsigned, unknown slug, database down: counted per address; the view answers the error
+        return "addr:" + (request.remote_addr or "unknown")
+
+
+def _moderate():
     started = time.perf_counter()
-    raw = request.get_data(cache=False)
-    site = _verify(site, raw)
+    site = verified_site()
+    raw = request.get_data(cache=True)
     req = parse_json(raw, ExternalModerationRequest)
     settings = vigie().settings
     body = req.comment.body
@@ -211,12 +238,12 @@ def _moderate(site: Site | None):
 
 @bp.post("/integrations/coral")
 def moderate_any_site():
-    return _moderate(None)
+    return _moderate()
 
 
 @bp.post("/integrations/coral/<slug>")
-def moderate(slug: str):
-    return _moderate(_site_by_slug(slug))
+def moderate(slug: str):  # noqa: ARG001 (verified_site reads the slug)
+    return _moderate()
 
 
 def init_app(app: Flask) -> None:
