@@ -182,10 +182,12 @@ def _parse(schema: type[BaseModel]) -> Any:
 
 
 def _text(entry: TextEntry) -> str:
+    """The comment's text: not blank, at most 20 KB of UTF-8 (Perspective's limit) and at most
+    ``VIGIE_MAX_TEXT_CHARS`` characters (the server's own limit, as on every other surface)."""
     text = entry.text or ""
     if not text.strip():
         raise PerspectiveError(400, "Comment must be non-empty.", "COMMENT_EMPTY")
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:
+    if len(text) > vigie().settings.max_text_chars or len(text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:
         raise PerspectiveError(400, "Comment text too long.", "COMMENT_TOO_LONG")
     if check_text(text) is not None:
         raise _invalid("Comment text contains invalid characters (NUL or unpaired surrogates).")

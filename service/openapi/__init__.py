@@ -8,7 +8,8 @@ name or a tag defined twice, or any other top-level key in a surface file, is an
 files. Adding a surface is dropping ``<name>.yaml`` here (packaged with the wheel: pyproject's package-data).
 
 ``document(settings)`` is the merged document with the limits that follow the server's settings filled in
-(``VIGIE_MAX_TEXT_CHARS``, ``VIGIE_MAX_BATCH``, ``VIGIE_PERSPECTIVE_LANGUAGES``); the app builds it once.
+(``VIGIE_MAX_TEXT_CHARS``, ``VIGIE_MAX_BATCH``, ``VIGIE_PERSPECTIVE_LANGUAGES``: the limits the REST API, the
+webhook, Coral and the Perspective API apply); the app builds it once.
 """
 from __future__ import annotations
 
@@ -113,6 +114,10 @@ def document(settings: Settings) -> dict[str, Any]:
     doc = copy.deepcopy(load())
     schemas = doc["components"]["schemas"]
     schemas["CommentIn"]["properties"]["text"]["maxLength"] = settings.max_text_chars
+    perspective_text = schemas["PerspectiveComment"]["properties"]["text"]
+    perspective_text["maxLength"] = min(perspective_text["maxLength"], settings.max_text_chars)
+    coral = schemas["ExternalModerationRequest"]["properties"]["comment"]["properties"]["body"]
+    coral["maxLength"] = settings.max_text_chars
     schemas["CommentBatchIn"]["properties"]["comments"]["maxItems"] = settings.max_batch
     languages = [x.strip().lower() for x in settings.perspective_languages.split(",") if x.strip()]
     schemas["PerspectiveLanguage"]["pattern"] = _language_pattern(languages)
