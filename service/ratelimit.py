@@ -74,8 +74,13 @@ def _settings() -> Settings:
     return current_app.extensions["vigie"].settings
 
 
+# While a limit is off the view is exempt (``exempt_when``), but Flask-Limiter still parses the limit string
+# first: give it a valid one (never applied) rather than an error in the log at every request.
+_UNUSED = "1 per second"
+
+
 def _api_limit() -> str:
-    return _settings().api_rate_limit
+    return _UNUSED if _api_limit_off() else _settings().api_rate_limit
 
 
 def _api_limit_off() -> bool:
@@ -83,7 +88,7 @@ def _api_limit_off() -> bool:
 
 
 def _coral_limit() -> str:
-    return _settings().coral_rate_limit
+    return _UNUSED if _coral_limit_off() else _settings().coral_rate_limit
 
 
 def _coral_limit_off() -> bool:

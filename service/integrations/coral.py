@@ -14,16 +14,17 @@ import hashlib
 import json
 import time
 from datetime import timezone
-from typing import Any
+from typing import Annotated, Any
 
 from flask import Blueprint, Flask, Response, g, jsonify, request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from core import signing
 from core.decisions import decide_scored
 from core.ingest import CommentIn, check_text, schedule, store
+from core.inputlimits import no_nul
 from core.storage.models import Comment, Site
 from service.context import db_session, vigie
 from service.errors import ApiError, parse_json
@@ -43,21 +44,25 @@ class _Loose(BaseModel):
     model_config = ConfigDict(extra="ignore")  # Coral may add fields in later versions
 
 
+# Strings Vigie stores or looks up (PostgreSQL can neither store nor compare NUL characters).
+Stored = Annotated[str, AfterValidator(no_nul)]
+
+
 class CoralComment(_Loose):
     body: str = Field(min_length=1)
-    parentID: str | None = Field(None, max_length=200)
+    parentID: Stored | None = Field(None, max_length=200)
     # Coral does not send it; honoured if a proxy adds one (stored as "coral:<id>": within external_id's 200)
-    id: str | None = Field(None, max_length=190)
+    id: Stored | None = Field(None, max_length=190)
 
 
 class CoralAuthor(_Loose):
-    id: str = Field(max_length=200)
+    id: Stored = Field(max_length=200)
     role: str | None = Field(None, max_length=40)
 
 
 class CoralStory(_Loose):
-    id: str = Field(max_length=200)
-    url: str | None = Field(None, max_length=2000)
+    id: Stored = Field(max_length=200)
+    url: Stored | None = Field(None, max_length=2000)
 
 
 class CoralSite(_Loose):
