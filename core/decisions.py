@@ -3,11 +3,12 @@ a decision. Used by the worker (model and rule decisions), the API override, the
 integrations (Coral, Perspective), so the audit log and the outgoing webhook never miss a change."""
 from __future__ import annotations
 
+from datetime import timezone
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core import authors, outbox, policy
+from core import authors, metrics, outbox, policy
 from core.policy import Decision
 from core.services import Services
 from core.storage.models import AuditEntry, Comment, ModelResult, Site, utcnow
@@ -25,9 +26,11 @@ def record_decision(session: Session, comment: Comment, status: str, actor: str,
     entry = AuditEntry(site_id=comment.site_id, comment_id=comment.id, actor=actor, actor_name=actor_name,
                        action=action or status, status_from=comment.status, status_to=status,
                        reasons=reasons or [], note=note)
+    first = comment.status == Status.pending.value and comment.decided_at is None
     comment.status = status
     comment.decided_by = actor
     comment.decided_at = utcnow()
+    _count(session, comment, status, actor, first)
     session.add(entry)
     session.flush()
     if services is None:
@@ -37,6 +40,18 @@ def record_decision(session: Session, comment: Comment, status: str, actor: str,
         outbox.on_decided(session, comment, entry, services.redis, settings.webhook_retry_intervals,
                           settings.webhook_timeout_s)
     return entry
+
+
+def _count(session: Session, comment: Comment, status: str, actor: str, first: bool) -> None:
+    """Count the decision (and, for a comment's first one, its time since arrival) once the transaction commits."""
+    waited = None
+    if first and comment.received_at is not None and actor != "system":  # not an erasure before the decision
+        received = comment.received_at
+        if received.tzinfo is None:  # SQLite returns naive datetimes; they are stored as UTC
+            received = received.replace(tzinfo=timezone.utc)
+        waited = (comment.decided_at - received).total_seconds()
+    source = comment.source or "api"
+    metrics.count_after_commit(session, lambda: metrics.decided(status, source, actor, waited))
 
 
 def apply_scores(session: Session, site: Site, comment: Comment, scores: dict[str, float], model_name: str,

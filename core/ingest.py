@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import queues
+from core import metrics, queues
 from core.inputlimits import no_nul
 from core.services import Services
 from core.storage.models import Comment, Site
@@ -86,6 +86,7 @@ def store(session: Session, site: Site, items: list[CommentIn], source: str,
             continue
         results.append((comment, True))
     session.commit()
+    metrics.received(source, sum(1 for _, created in results if created))
     return results
 
 

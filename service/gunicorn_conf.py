@@ -9,7 +9,7 @@ import json
 
 from gunicorn import util
 
-from core import logs
+from core import logs, metrics
 from core.settings import Settings
 
 _settings = Settings()
@@ -28,3 +28,8 @@ def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
 
 
 util.write_error = write_json_error  # gunicorn's workers call util.write_error at the time of the error
+
+
+def child_exit(server, worker):  # noqa: ARG001 (gunicorn's hook signature)
+    """A gunicorn process exited: its live gauges leave the metrics directory (core/metrics.py)."""
+    metrics.mark_dead(worker.pid)

@@ -10,6 +10,7 @@ import logging
 import time
 from typing import Any
 
+from core import metrics
 from core.queues import SYNC_PENDING_LIST, SYNC_REQUEST_KEY, SYNC_RESULT_KEY, SYNC_RESULT_TTL_S
 from core.services import Services
 from workers import runtime
@@ -32,17 +33,28 @@ def score_pending(svc: Services, request_id: str | None = None, limit: int | Non
     raw = pipe.execute()[::2]
     now = time.time()
     live: list[tuple[str, list[str]]] = []
+    unopened: list[tuple[str, dict[str, Any]]] = []
     for rid, payload in zip(ids, raw):
         if payload is None:
             continue  # withdrawn by its caller
         request = json.loads(payload)
-        if request.get("deadline", now + 1) >= now:
-            live.append((rid, list(request["texts"])))
-    if not live:
+        if request.get("deadline", now + 1) < now:
+            continue
+        if "sealed" in request:  # doNotStore: the texts crossed Redis encrypted for this process's key
+            try:
+                texts = runtime.worker_key().open(request["sealed"])
+            except Exception as exc:
+                log.warning("a sealed sync request could not be opened here (%s)", type(exc).__name__)
+                unopened.append((rid, {"error": "Unsealable"}))
+                continue
+        else:
+            texts = request["texts"]
+        live.append((rid, list(texts)))
+    if not live and not unopened:
         return {"answered": 0}
-    answers = _score(settings, [texts for _, texts in live])
+    answers = _score(settings, [texts for _, texts in live]) if live else []
     pipe = redis.pipeline()
-    for (rid, _), answer in zip(live, answers):
+    for rid, answer in [*zip([rid for rid, _ in live], answers), *unopened]:
         pipe.rpush(SYNC_RESULT_KEY + rid, json.dumps(answer))
         pipe.expire(SYNC_RESULT_KEY + rid, SYNC_RESULT_TTL_S)
     pipe.execute()
@@ -56,6 +68,7 @@ def _score(settings, groups: list[list[str]]) -> list[dict[str, Any]]:
         started = time.perf_counter()
         scores = scorer.predict(flat)
         model_ms = (time.perf_counter() - started) * 1000
+        metrics.forward_pass("sync", len(flat), model_ms / 1000)
     except Exception as exc:  # the callers get an answer now instead of waiting out their budget
         log.exception("sync scoring failed")
         return [{"error": type(exc).__name__}] * len(groups)

@@ -81,6 +81,7 @@ class Comment(Base):
         Index("ix_comments_site_author", "site_id", "author_id"),
         Index("ix_comments_author_id", "author_id"),  # dashboard author filter (0002)
         Index("ix_comments_author_name", "author_name"),
+        Index("ix_comments_decided_at", "decided_at"),  # retention (0010)
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -102,6 +103,9 @@ class Comment(Base):
     received_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow, index=True)
     decided_at: Mapped[datetime | None] = mapped_column(TZDateTime)
     updated_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow, onupdate=utcnow)
+    # Set when the text, author and spans were erased (core/erasure.py: a request, or VIGIE_RETENTION_DAYS); the
+    # row stays as a tombstone with its scores and decision so statistics and the audit log add up.
+    erased_at: Mapped[datetime | None] = mapped_column(TZDateTime)
 
     site: Mapped[Site] = relationship()
     result: Mapped[ModelResult | None] = relationship(back_populates="comment", uselist=False)

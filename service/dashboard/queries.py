@@ -269,7 +269,8 @@ def moderator_decisions(session: Session, comment_ids: list[int]) -> dict[int, A
     """The latest moderator (or admin) entry of each comment: who decided, why; an undo when it was undone."""
     if not comment_ids:
         return {}
-    stmt = (select(AuditEntry).where(AuditEntry.comment_id.in_(comment_ids), AuditEntry.actor.in_(HUMAN_ACTORS))
+    stmt = (select(AuditEntry).where(AuditEntry.comment_id.in_(comment_ids), AuditEntry.actor.in_(HUMAN_ACTORS),
+                                     AuditEntry.status_to.is_not(None))  # not an erasure entry (no status)
             .order_by(AuditEntry.id))
     return {entry.comment_id: entry for entry in session.scalars(stmt)}
 

@@ -209,7 +209,7 @@ def undo():
     undone, skipped = [], []
     for comment_id, status_from, status_to in changes:
         comment = s.get(Comment, comment_id)
-        if comment is None or comment.status != status_to:
+        if comment is None or comment.status != status_to or comment.erased_at is not None:
             skipped.append(comment_id)
             continue
         record_decision(s, comment, status_from, actor=Actor.moderator.value, actor_name=current_user.username,

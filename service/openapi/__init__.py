@@ -3,9 +3,11 @@
 It is written as YAML fragments in this folder: ``base.yaml`` (``openapi``, ``info``, ``servers``, the shared
 ``components``: security schemes, the error body, common responses) and one file per surface (``api.yaml``,
 ``perspective.yaml``, ``coral.yaml``, ``webhooks.yaml``, ...), each with a top-level ``paths:`` and optional
-``components:`` (and ``tags:``). ``load()`` merges every ``*.yaml`` file here, strictly: a path, a component
-name or a tag defined twice, or any other top-level key in a surface file, is an ``OpenAPIMergeError`` naming the
-files. Adding a surface is dropping ``<name>.yaml`` here (packaged with the wheel: pyproject's package-data).
+``components:`` (and ``tags:``). ``load()`` merges every ``*.yaml`` file here, strictly: an operation (a path's
+method), a path-level key (``parameters``, ``summary``...), a component name or a tag defined twice, or any other
+top-level key in a surface file, is an ``OpenAPIMergeError`` naming the files. A path may be shared by files that
+each add their own methods (``GET /api/v1/comments/{comment_id}`` in api.yaml, its ``DELETE`` in ops.yaml).
+Adding a surface is dropping ``<name>.yaml`` here (packaged with the wheel: pyproject's package-data).
 
 ``document(settings)`` is the merged document with the limits that follow the server's settings filled in
 (``VIGIE_MAX_TEXT_CHARS``, ``VIGIE_MAX_BATCH``, ``VIGIE_PERSPECTIVE_LANGUAGES``: the limits the REST API, the
@@ -28,6 +30,7 @@ from core.settings import Settings
 
 BASE = "base.yaml"
 SURFACE_KEYS = {"paths", "components", "tags"}
+METHODS = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}
 bp = Blueprint("openapi", __name__)
 
 
@@ -60,7 +63,7 @@ def merge(parts: dict[str, dict[str, Any]]) -> dict[str, Any]:
     doc.setdefault("paths", {})
     doc.setdefault("components", {})
     doc.setdefault("tags", [])
-    owners: dict[tuple[str, ...], str] = {("paths", p): BASE for p in doc["paths"]}
+    owners: dict[tuple[str, ...], str] = {("paths", p, k): BASE for p, item in doc["paths"].items() for k in item}
     owners.update({("components", section, name): BASE
                    for section, entries in doc["components"].items() for name in (entries or {})})
     owners.update({("tags", t["name"]): BASE for t in doc["tags"]})
@@ -72,8 +75,13 @@ def merge(parts: dict[str, dict[str, Any]]) -> dict[str, Any]:
             raise OpenAPIMergeError(f"{name}: only {', '.join(sorted(SURFACE_KEYS))} belong in a surface file, "
                                     f"not {', '.join(misplaced)} (shared things go in {BASE})")
         for path, item in (part.get("paths") or {}).items():
-            _claim(owners, ("paths", path), name, f"path {path}")
-            doc["paths"][path] = item
+            if not isinstance(item, dict):
+                raise OpenAPIMergeError(f"{name}: paths.{path} must be a mapping")
+            target = doc["paths"].setdefault(path, {})
+            for key, value in item.items():
+                what = f"{key.upper()} {path}" if key in METHODS else f"paths.{path}.{key}"
+                _claim(owners, ("paths", path, key), name, what)
+                target[key] = value
         for section, entries in (part.get("components") or {}).items():
             if not isinstance(entries, dict):
                 raise OpenAPIMergeError(f"{name}: components.{section} must be a mapping")
