@@ -8,11 +8,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core import authors, metrics, outbox, policy
+from core import authors, metrics, outbox, policy, reports
 from core.policy import Decision
 from core.services import Services
 from core.storage.models import AuditEntry, Comment, ModelResult, Site, utcnow
-from core.vocabulary import STATUSES, Status
+from core.vocabulary import STATUSES, Actor, Status
 
 
 def record_decision(session: Session, comment: Comment, status: str, actor: str, actor_name: str = "",
@@ -67,12 +67,37 @@ def apply_scores(session: Session, site: Site, comment: Comment, scores: dict[st
     result.model_name = model_name
     result.model_version = model_version
     result.latency_ms = latency_ms
+    result.threshold = threshold
     result.spans = None
     session.add(result)
     comment.score = scores.get("toxicity")
     record_decision(session, comment, decision.status, actor=decision.actor, actor_name=model_name,
                     reasons=decision.reasons, services=services)
+    if comment.report_count:  # readers reported it while it waited for the model
+        flag_if_reported(session, comment, services)
     return decision
+
+
+def flag_if_reported(session: Session, comment: Comment, services: Services | None = None) -> bool:
+    """Flag a comment approved automatically once readers' reports reach its site's threshold (core.reports);
+    recorded as actor ``system``, name ``reports``. Does not commit."""
+    site = comment.site or session.get(Site, comment.site_id)
+    if not reports.should_flag(comment, site):
+        return False
+    reason = reports.reports_reason(session, comment, reports.threshold_of(site))
+    record_decision(session, comment, Status.flagged.value, actor=Actor.system.value,
+                    actor_name=reports.REPORTS_ACTOR_NAME, reasons=[reason], services=services)
+    return True
+
+
+def report_comment(session: Session, comment: Comment, body: reports.ReportIn, source: str,
+                   services: Services | None = None) -> reports.Outcome:
+    """A reader's report (idempotent per reporter), then the site's threshold applied. Commits."""
+    outcome = reports.add_report(session, comment, body, source)
+    if outcome.created:
+        outcome.flagged = flag_if_reported(session, comment, services)
+    session.commit()
+    return outcome
 
 
 def decide_scored(session: Session, site: Site, comment: Comment, scores: dict[str, float], model: str,

@@ -35,8 +35,8 @@ from sqlalchemy.orm import Session
 from core import metrics, queues
 from core.decisions import record_decision
 from core.services import Services
-from core.storage.models import (AuditEntry, AuthorAction, AuthorStanding, Comment, ModelResult, ScoreLabel,
-                                 WebhookDelivery, utcnow)
+from core.storage.models import (AuditEntry, AuthorAction, AuthorStanding, Comment, CommentReport, ModelResult,
+                                 ScoreLabel, WebhookDelivery, utcnow)
 from core.vocabulary import Actor, Status
 
 log = logging.getLogger(__name__)
@@ -124,10 +124,20 @@ def _score_labels(session: Session, scope: Scope) -> int:
     return len(labels)
 
 
+def _report_texts(session: Session, scope: Scope) -> int:
+    """Readers' words sent with their reports of these comments (they may quote them); the reports stay counted."""
+    reports = list(session.scalars(select(CommentReport).where(CommentReport.comment_id.in_(scope.comment_ids),
+                                                               CommentReport.text.is_not(None))))
+    for report in reports:
+        report.text = None
+    return len(reports)
+
+
 COMMENT_STEPS: list[tuple[str, Step]] = [
     ("audit_entries_scrubbed", _audit_reasons),
     ("deliveries_scrubbed", _delivery_bodies),
     ("score_labels", _score_labels),
+    ("report_texts", _report_texts),
 ]
 def _author_actions(session: Session, scope: Scope) -> int:
     """Moderators' actions on the author stay as history (what, who, when) without the author's id (a digest in
@@ -184,7 +194,19 @@ def _author_events(session: Session, scope: Scope) -> int:
 
 # Tables holding an author's data beyond the comments (order matters: the audit step matches the author id
 # before the actions step replaces it).
+def _author_reports(session: Session, scope: Scope) -> int:
+    """The reports this person sent as a reader (the same id in the comment system): the reader id becomes a
+    digest (one report per reader and comment still holds) and their words go; the counts stay."""
+    reports = list(session.scalars(select(CommentReport).where(CommentReport.site_id == scope.site_id,
+                                                               CommentReport.reporter_id == scope.author_id)))
+    for report in reports:
+        report.reporter_id = f"{ERASED_AUTHOR}:{author_digest(scope.site_id, scope.author_id or '')}"
+        report.text = None
+    return len(reports)
+
+
 AUTHOR_STEPS: list[tuple[str, Step]] = [
+    ("author_reports", _author_reports),
     ("author_audit_entries", _author_audit),
     ("author_events", _author_events),
     ("author_actions", _author_actions),

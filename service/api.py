@@ -4,6 +4,7 @@
     GET  /api/v1/comments/<id>              status, decision, every label's score, model, reasons
     GET  /api/v1/comments?status=&since=&cursor=&limit=   the site's comments, oldest first, cursor on id
     POST /api/v1/comments/<id>/decision     moderator override: {"decision": "approve"|"reject", "note", ...}
+    POST /api/v1/comments/<id>/reports      a reader's report {"reason", "reporter_id", "text"} (service.api_reports)
     DELETE /api/v1/comments/<id>            erase its text and author (GDPR art. 17; a tombstone stays)
     DELETE /api/v1/authors/<author_id>      erase every comment of that author on the site (core/erasure.py)
     GET  /api/v1/authors/<author id>        an author's standing (ban, suspension, pre-moderation), counts, actions
