@@ -278,11 +278,13 @@ def explain_command(text, label, top_k, model_name, device, quantize, threads):
 @click.option("--cache-dir", default=None, help="base encoder cache [env VIGIE_MODEL_CACHE]")
 @click.option("--write-dev", type=click.Path(dir_okay=False), default=None,
               help="also write the French dev split to this CSV (for `vigie eval`)")
-@click.option("--stage2/--no-stage2", default=False, show_default=True,
-              help="experimental: after stage 1, fine-tune the top encoder layers on cached hidden states "
-                   "(more data, synthetic identity templates; see MODEL_CARD.md, not the shipped recipe)")
+@click.option("--stage2/--no-stage2", default=True, show_default=True,
+              help="after stage 1, fine-tune the top encoder layers on cached hidden states (synthetic identity "
+                   "and contrast templates) and mix them with stage 1's (the shipped recipe, MODEL_CARD.md); "
+                   "--no-stage2: stage 1 only (LoRA, the 2026.11.1 recipe)")
 @click.option("--stage1", "stage1_dir", type=click.Path(exists=True, file_okay=False), default=None,
-              help="skip stage 1: start stage 2 from this artifact's LoRA and head")
+              help="skip stage 1: start stage 2 from this artifact's LoRA and head "
+                   "(workers/model/stage1 = the shipped stage 1)")
 @click.option("--top-epochs", type=int, default=None, help="stage-2 epochs [default 1]")
 @click.option("--site", "site_slug", default=None,
               help="train this site's own model (a head over the shared encoder) on its moderators' decisions "
@@ -293,9 +295,9 @@ def explain_command(text, label, top_k, model_name, device, quantize, threads):
 @click.option("--steps", type=int, default=None, help="with --site: training steps of the head [default 300]")
 def train_command(data_dir, output_dir, epochs, batch_size, lr, seed, max_rows, multilingual, device, threads,
                   cache_dir, write_dev, stage2, stage1_dir, top_epochs, site_slug, holdout, base_rows, steps):
-    """Fine-tune the default model (LoRA on all layers + label heads) on the CSVs under --data-dir.
-    --stage2 adds the experimental second stage (full fine-tuning of the top layers on cached hidden
-    states, more data, synthetic identity templates).
+    """Fine-tune the default model on the CSVs under --data-dir: stage 1 (LoRA on all layers + label heads),
+    then stage 2 (full fine-tuning of the top 2 layers on cached hidden states, with the synthetic identity
+    and contrast templates, mixed 0.2/0.8 with stage 1's top layers). --no-stage2: stage 1 only.
 
     Writes adapter.safetensors, config.json (labels, threshold chosen on the dev split) and metrics.json.
     Time on 2 CPU cores: see MODEL_CARD.md ("Reproduce").
