@@ -8,12 +8,12 @@ from flask import Flask
 
 from core import services as core_services
 from core.settings import Settings
-from service import (api, api_reports, context, dashboard, errors, health, inputguard, logredact, metrics, ratelimit,
-                     security)
+from service import (api, api_reports, context, dashboard, errors, health, inputguard, logredact, metrics, openapi,
+                     ratelimit, security)
 from service.integrations import admin, coral, perspective, webhooks_in
 
 # One blueprint (or group) per surface; each module exposes init_app(app).
-SURFACES = (security, health, metrics, api, api_reports, dashboard, perspective, coral, webhooks_in, admin)
+SURFACES = (security, health, metrics, api, api_reports, dashboard, perspective, coral, webhooks_in, admin, openapi)
 
 
 def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:

@@ -1,4 +1,8 @@
-"""JSON errors: every 4xx/5xx from the API is ``{"error": {"code": ..., "message": ...}}``."""
+"""JSON errors: every 4xx/5xx from the API is ``{"error": {"code": ..., "message": ...}}``.
+
+A database that cannot be reached (or is busy beyond its lock timeout: SQLAlchemy's ``OperationalError``, a pool
+timeout) is a ``503 unavailable`` with ``Retry-After``, not a 500: the client should retry, nothing is wrong with
+its request. Every 503 carries ``Retry-After``."""
 from __future__ import annotations
 
 import json
@@ -7,9 +11,12 @@ from typing import Any
 
 from flask import Flask, jsonify, request
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
+RETRY_AFTER_S = 5  # what a 503 tells the client to wait
 
 
 class ApiError(Exception):
@@ -20,7 +27,11 @@ class ApiError(Exception):
 
 def error_response(status: int, code: str, message: str, **extra):
     body = {"error": {"code": code, "message": message, **extra}}
-    return jsonify(body), status
+    response = jsonify(body)
+    response.status_code = status
+    if status == 503:
+        response.headers.setdefault("Retry-After", str(RETRY_AFTER_S))
+    return response
 
 
 def validation_message(exc: ValidationError) -> tuple[str, list[dict]]:
@@ -87,6 +98,12 @@ def init_app(app: Flask) -> None:
             return exc
         code = (exc.name or "error").lower().replace(" ", "_")
         return error_response(exc.code or 500, code, exc.description or exc.name)
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(PoolTimeout)
+    def _database_unavailable(exc: Exception):
+        log.warning("database unavailable on %s %s: %s", request.method, request.path, str(exc).splitlines()[0][:300])
+        return error_response(503, "unavailable", "The database is unavailable right now; retry later.")
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

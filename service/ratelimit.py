@@ -11,6 +11,11 @@
   comments is one request); ``off`` disables it. Requests without a key count per client address. Past the
   limit: 429 JSON ``too_many_requests`` (Google's ``RESOURCE_EXHAUSTED`` on the Perspective API) with
   ``Retry-After``.
+* **Coral** (``/integrations/coral[/<slug>]``): Coral's calls carry a signature, not a key: they count per site
+  once the signature is verified, across both Coral routes (``VIGIE_CORAL_RATE_LIMIT``, same default; ``off``
+  disables it); calls whose signature fails count per client address, so forged calls cannot spend a site's
+  allowance. Past the limit: 429 JSON ``too_many_requests`` with ``Retry-After``; Coral then keeps its own
+  pre-moderation decision, as for any failed call.
 
 Counters live in Redis (the same server as the queue, keys ``vigie-limits/...``), so every web process shares
 them. If Redis cannot be reached the limits do **not** fail open: Flask-Limiter falls back to counting in this
@@ -31,6 +36,7 @@ from flask_limiter import Limiter
 from core.connection import redis_url_for
 from core.queues import RATE_LIMIT_PREFIX
 from core.settings import Settings
+from service.integrations import coral
 
 
 def gettext_noop(message: str) -> str:
@@ -74,12 +80,25 @@ def _settings() -> Settings:
     return current_app.extensions["vigie"].settings
 
 
+# While a limit is off the view is exempt (``exempt_when``), but Flask-Limiter still parses the limit string
+# first: give it a valid one (never applied) rather than an error in the log at every request.
+_UNUSED = "1 per second"
+
+
 def _api_limit() -> str:
-    return _settings().api_rate_limit
+    return _UNUSED if _api_limit_off() else _settings().api_rate_limit
 
 
 def _api_limit_off() -> bool:
     return _settings().api_rate_limit.strip().lower() in OFF
+
+
+def _coral_limit() -> str:
+    return _UNUSED if _coral_limit_off() else _settings().coral_rate_limit
+
+
+def _coral_limit_off() -> bool:
+    return _settings().coral_rate_limit.strip().lower() in OFF
 
 
 def storage_uri(settings: Settings) -> str:
@@ -125,3 +144,9 @@ def init_app(app: Flask) -> None:
             # shared: one counter per key across every endpoint of every one of these blueprints
             limiter.shared_limit(_api_limit, scope="api-key", key_func=api_key_identity,
                                  exempt_when=_api_limit_off)(blueprint)
+
+    # Coral: per signing site (service/integrations/coral.py:rate_limit_key), one counter across its routes.
+    blueprint = app.blueprints.get("coral")
+    if blueprint is not None:
+        limiter.shared_limit(_coral_limit, scope="coral", key_func=coral.rate_limit_key,
+                             exempt_when=_coral_limit_off)(blueprint)

@@ -85,10 +85,9 @@ def _app(settings):
     return create_app(settings)
 
 
-@pytest.fixture
-def app(_app):
-    """The app, with empty tables and an empty Redis before each test."""
-    vigie = _app.extensions["vigie"]
+def reset(app) -> None:
+    """Empty every table and the Redis database of ``app``."""
+    vigie = app.extensions["vigie"]
     vigie.redis.flushdb()
     with vigie.db.engine.begin() as conn:
         if vigie.db.engine.dialect.name == "postgresql":
@@ -97,8 +96,14 @@ def app(_app):
         else:
             for table in reversed(Base.metadata.sorted_tables):
                 conn.execute(table.delete())
+
+
+@pytest.fixture
+def app(_app):
+    """The app, with empty tables and an empty Redis before each test."""
+    reset(_app)
     yield _app
-    vigie.redis.flushdb()
+    _app.extensions["vigie"].redis.flushdb()
 
 
 @pytest.fixture

@@ -73,16 +73,17 @@ def coral_signed(secrets: list[str], payload) -> tuple[bytes, dict[str, str]]:
 
 
 @contextmanager
-def sync_worker(settings, redis) -> Iterator[subprocess.Popen]:
-    """A real ``vigie worker --queues sync`` process on the test's database and Redis, ready when yielded."""
+def sync_worker(settings, redis, queues: str = "sync", **env_extra: str) -> Iterator[subprocess.Popen]:
+    """A real ``vigie worker --queues sync`` process (or ``queues``) on the test's database and Redis, ready when
+    yielded; ``env_extra``: more environment variables."""
     from core.connection import redis_url_for
     from core.queues import live_workers
 
     env = dict(os.environ)
     env.update(VIGIE_DATABASE_URL=settings.resolved_database_url, VIGIE_REDIS_URL=redis_url_for(settings),
                VIGIE_MODEL_CACHE=str(settings.resolved_model_cache), VIGIE_DATA_DIR=str(settings.data_dir),
-               VIGIE_SECRET_KEY="test-secret", VIGIE_LOG_LEVEL="WARNING")
-    process = subprocess.Popen([sys.executable, "-m", "core.cli", "worker", "--queues", "sync"], env=env)
+               VIGIE_SECRET_KEY="test-secret", VIGIE_LOG_LEVEL="WARNING", **env_extra)
+    process = subprocess.Popen([sys.executable, "-m", "core.cli", "worker", "--queues", queues], env=env)
     try:
         deadline = time.monotonic() + 300
         while not any(f"-{process.pid}-" in name for name in live_workers(redis)):

@@ -214,3 +214,64 @@ def test_html_to_text_keeps_plain_text_as_it_is():
     assert html_to_text("Je t'<3, a < b, 3>2") == "Je t'<3, a < b, 3>2"
     assert html_to_text('<p>Lisez <a href="https://x.example">ça</a>&nbsp;!</p><p>Fin</p>') == "Lisez ça !\nFin"
     assert html_to_text("<p>Salut</p><script>alert(1)</script>") == "Salut"
+
+
+# ----------------------------------------------------------------------------------------------- rate limit
+def test_coral_calls_are_rate_limited_per_site_with_a_json_429(client, app, site, settings, monkeypatch):
+    """``VIGIE_CORAL_RATE_LIMIT`` per signing site, across both Coral routes; forged calls count per address and
+    never spend a site's allowance; other sites are not affected."""
+    from core.keys import create_site
+
+    monkeypatch.setattr(settings, "coral_rate_limit", "3 per minute")
+    monkeypatch.setattr(settings, "coral_timeout_ms", 10)  # no worker here: "no opinion" (204) at once
+    with app.extensions["vigie"].db.session() as session:
+        other, _, other_secret = create_site(session, "autre-journal")
+        other_slug = other.slug
+    # forged calls from another address: limited there, and the site's own allowance is untouched
+    forged = [client.post(f"/integrations/coral/{site.slug}", data=json.dumps(moderation_request(BENIGN)),
+                          headers={"Content-Type": "application/json", "X-Coral-Signature": "sha256=" + "0" * 64},
+                          environ_base={"REMOTE_ADDR": "203.0.113.9"}).status_code for _ in range(4)]
+    assert forged == [401, 401, 401, 429], forged
+    statuses = [post(client, f"/integrations/coral/{site.slug}", [site.secret],
+                     moderation_request(f"Commentaire numéro {i}")).status_code for i in range(3)]
+    assert statuses == [204, 204, 204], statuses
+    limited = post(client, "/integrations/coral", [site.secret], moderation_request("Encore un"))  # same site
+    assert limited.status_code == 429
+    assert limited.get_json()["error"]["code"] == "too_many_requests"
+    assert int(limited.headers["Retry-After"]) > 0
+    assert post(client, f"/integrations/coral/{other_slug}", [other_secret],
+                moderation_request(BENIGN)).status_code == 204  # per site, not global
+
+
+def test_coral_rate_limit_off(client, site, settings, monkeypatch):
+    monkeypatch.setattr(settings, "coral_rate_limit", "off")
+    monkeypatch.setattr(settings, "coral_timeout_ms", 10)
+    statuses = {post(client, f"/integrations/coral/{site.slug}", [site.secret],
+                     moderation_request(f"Message {i}")).status_code for i in range(8)}
+    assert statuses == {204}
+
+
+def test_a_coral_comment_id_is_bounded_so_that_its_key_fits(client, site, db):
+    """Coral's comment id (added by a proxy) is stored as ``coral:<id>``: an id of 195 characters used to be refused
+    with a message about ``external_id``, a field Coral never sent."""
+    response = post(client, f"/integrations/coral/{site.slug}", [site.secret],
+                    moderation_request(BENIGN, id="c" * 195))
+    assert response.status_code == 400 and response.get_json()["error"]["field"] == "comment.id"
+    assert _count(db) == 0
+
+
+@pytest.mark.parametrize("field", ["id", "parentID", "author", "story", "story_url"])
+def test_nul_in_what_vigie_stores_or_looks_up_is_a_400(client, site, db, field):
+    """Schemathesis found it on PostgreSQL (which can neither store nor compare NUL): a NUL in Coral's comment id
+    was a 500."""
+    payload = moderation_request(BENIGN)
+    if field in ("id", "parentID"):
+        payload["comment"][field] = "c-1\x00"
+    elif field == "story_url":
+        payload["story"]["url"] = "https://journal.example/\x00"
+    else:
+        payload[field]["id"] = "x\x00y"
+    response = post(client, f"/integrations/coral/{site.slug}", [site.secret], payload)
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert "NUL" in response.get_json()["error"]["message"]
+    assert _count(db) == 0

@@ -245,3 +245,23 @@ def test_malformed_bodies_name_the_field(client, site):
                           json={"comment": {"text": BENIGN}, "attributeScores": {"TOXICITY": {}}})
     assert "summaryScore" in _error(suggest, 400, "INVALID_ARGUMENT")
     assert _error_type(suggest) == "INVALID_REQUEST"
+
+
+def test_the_servers_text_limit_holds_on_the_perspective_api_too(client, site, settings, monkeypatch):
+    """``VIGIE_MAX_TEXT_CHARS`` bounds every surface (the OpenAPI document states it), Perspective's included."""
+    monkeypatch.setattr(settings, "max_text_chars", 50)
+    response = analyze(client, site.api_key, coral_style("Bonjour " * 10))
+    assert _error(response, 400, "INVALID_ARGUMENT") == "Comment text too long."
+    assert _error_type(response) == "COMMENT_TOO_LONG"
+
+
+def test_nul_in_a_stored_client_token_or_a_language_is_a_perspective_400(client, site, db):
+    """Found while writing the OpenAPI document: suggestscore stored a NUL clientToken (a 500 on PostgreSQL), and a
+    NUL in a language tag reached the comment's storage, whose check answered in the REST API's error shape."""
+    suggest = client.post(f"{SUGGEST}?key={site.api_key}", json={
+        "comment": {"text": BENIGN}, "attributeScores": {"TOXICITY": {"summaryScore": {"value": 0.1}}},
+        "languages": ["fr"], "clientToken": "tok\x00en"})
+    assert "clientToken" in _error(suggest, 400, "INVALID_ARGUMENT")
+    assert _rows(db, ScoreLabel) == 0
+    language = analyze(client, site.api_key, {**coral_style(BENIGN), "languages": ["fr-\x00"], "doNotStore": False})
+    assert "languages" in _error(language, 400, "INVALID_ARGUMENT")

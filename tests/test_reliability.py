@@ -138,3 +138,26 @@ def test_worker_reconciler_thread_requeues_at_start_once_per_interval(app, clien
     assert core_reconcile.reconcile_if_due(services, 60) is None  # another worker within the interval: nothing
     work()
     assert status_of(db, comment_id) == "approved"
+
+
+def test_an_unreachable_database_is_a_503_with_retry_after_on_every_surface(settings, tmp_path):
+    """Not a 500: nothing is wrong with the request, the client should retry (the OpenAPI document says 503)."""
+    from core.settings import Settings
+    from service.app import create_app
+
+    down = create_app(Settings(data_dir=settings.data_dir, redis_url=settings.redis_url, secret_key="test-secret",
+                               database_url=f"sqlite:///{tmp_path}/no/such/folder/vigie.db", api_rate_limit="off"))
+    client = down.test_client()
+    bearer = {"Authorization": "Bearer vg_" + "x" * 43}
+    for response in (client.get("/api/v1/comments", headers=bearer),
+                     client.post("/api/v1/comments", json={"text": "Bonjour"}, headers=bearer),
+                     client.get("/api/v1/webhook-deliveries", headers=bearer),
+                     client.post("/webhooks/lemonde", json={"text": "Bonjour"}),
+                     client.post("/integrations/coral/lemonde", json={})):
+        assert response.status_code == 503, (response.request.path, response.get_data(as_text=True))
+        assert response.get_json()["error"]["code"] == "unavailable"
+        assert int(response.headers["Retry-After"]) > 0
+    perspective = client.post("/v1alpha1/comments:analyze?key=vg_x", json={"comment": {"text": "Bonjour"},
+                                                                         "requestedAttributes": {"TOXICITY": {}}})
+    assert perspective.status_code == 503 and perspective.get_json()["error"]["status"] == "UNAVAILABLE"
+    assert int(perspective.headers["Retry-After"]) > 0

@@ -3,17 +3,21 @@ where the signature picks the site). Coral sends an ``ExternalModerationRequest`
 ``X-Coral-Signature: sha256=<hex>[,...]`` (HMAC-SHA256 of the raw body with one of the site's signing secrets)
 and waits for an answer within its timeout. Vigie stores the comment, scores it on a worker and answers ``200``
 with an ``ExternalModerationResponse`` (status and flags from the site's policy) or ``204`` (no opinion) when no
-worker answered in time; the comment is then queued and decided like any other."""
+worker answered in time; the comment is then queued and decided like any other.
+
+Calls are rate-limited per site (``VIGIE_CORAL_RATE_LIMIT``, service/ratelimit.py): ``rate_limit_key`` names the
+site whose secret signed the body, or the client address when none did, so unsigned calls cannot spend a site's
+allowance. The signature is checked once per request (``verified_site`` keeps the answer in ``flask.g``)."""
 from __future__ import annotations
 
 import hashlib
 import json
 import time
 from datetime import timezone
-from typing import Any
+from typing import Annotated, Any
 
-from flask import Blueprint, Flask, Response, jsonify, request
-from pydantic import BaseModel, ConfigDict, Field
+from flask import Blueprint, Flask, Response, g, jsonify, request
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -21,6 +25,7 @@ from core import signing
 from core.articles import MAX_TITLE
 from core.decisions import decide_scored
 from core.ingest import CommentIn, check_text, schedule, store
+from core.inputlimits import no_nul
 from core.storage.models import Comment, Site
 from service.context import db_session, vigie
 from service.errors import ApiError, parse_json
@@ -40,14 +45,19 @@ class _Loose(BaseModel):
     model_config = ConfigDict(extra="ignore")  # Coral may add fields in later versions
 
 
+# Strings Vigie stores or looks up (PostgreSQL can neither store nor compare NUL characters).
+Stored = Annotated[str, AfterValidator(no_nul)]
+
+
 class CoralComment(_Loose):
     body: str = Field(min_length=1)
-    parentID: str | None = Field(None, max_length=200)
-    id: str | None = Field(None, max_length=200)  # Coral does not send it; honoured if a proxy adds one
+    parentID: Stored | None = Field(None, max_length=200)
+    # Coral does not send it; honoured if a proxy adds one (stored as "coral:<id>": within external_id's 200)
+    id: Stored | None = Field(None, max_length=190)
 
 
 class CoralAuthor(_Loose):
-    id: str = Field(max_length=200)
+    id: Stored = Field(max_length=200)
     role: str | None = Field(None, max_length=40)
 
 
@@ -58,8 +68,8 @@ class CoralStoryMetadata(_Loose):
 class CoralStory(_Loose):
     """Coral's external moderation request carries the story's id and URL; its title is not in it (Coral keeps it
     in ``story.metadata.title``), so a title is taken if a proxy adds ``title`` or ``metadata.title``."""
-    id: str = Field(max_length=200)
-    url: str | None = Field(None, max_length=2000)
+    id: Stored = Field(max_length=200)
+    url: Stored | None = Field(None, max_length=2000)
     title: str | None = Field(None, max_length=2000)
     metadata: CoralStoryMetadata | None = None
 
@@ -174,10 +184,32 @@ def _answer_for(site: Site, comment: Comment):
     return jsonify(coral_response(site, comment.status, []))
 
 
-def _moderate(site: Site | None):
+def verified_site() -> Site:
+    """The site whose signing secret signed this request (the URL's site, or any site without a slug in the URL):
+    404 for an unknown slug, 401 for a bad signature. Checked once per request."""
+    if "coral_site" not in g:
+        slug = (request.view_args or {}).get("slug")
+        try:
+            g.coral_site = _verify(_site_by_slug(slug) if slug is not None else None, request.get_data(cache=True))
+        except ApiError as exc:
+            g.coral_site = exc
+    if isinstance(g.coral_site, ApiError):
+        raise g.coral_site
+    return g.coral_site
+
+
+def rate_limit_key() -> str:
+    """Flask-Limiter's key for a Coral call: the signing site, else the client's address. Never raises."""
+    try:
+        return f"site:{verified_site().id}"
+    except Exception:  # unsigned, unknown slug, database down: counted per address; the view answers the error
+        return "addr:" + (request.remote_addr or "unknown")
+
+
+def _moderate():
     started = time.perf_counter()
-    raw = request.get_data(cache=False)
-    site = _verify(site, raw)
+    site = verified_site()
+    raw = request.get_data(cache=True)
     req = parse_json(raw, ExternalModerationRequest)
     settings = vigie().settings
     body = req.comment.body
@@ -225,12 +257,12 @@ def _moderate(site: Site | None):
 
 @bp.post("/integrations/coral")
 def moderate_any_site():
-    return _moderate(None)
+    return _moderate()
 
 
 @bp.post("/integrations/coral/<slug>")
-def moderate(slug: str):
-    return _moderate(_site_by_slug(slug))
+def moderate(slug: str):  # noqa: ARG001 (verified_site reads the slug)
+    return _moderate()
 
 
 def init_app(app: Flask) -> None:

@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
+from typing import Annotated, Any
 
 from flask import Blueprint, Flask, jsonify, request
-from pydantic import BaseModel, ConfigDict, Field
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from core.decisions import decide_scored
 from core.ingest import CommentIn, check_text, store
+from core.inputlimits import no_nul
 from core.keys import site_for_key
 from core.storage.models import ScoreLabel, Site
 from service.context import db_session, vigie
-from service.errors import ApiError, parse_json
+from service.errors import RETRY_AFTER_S, ApiError, parse_json, validation_message
 from service.integrations import discovery, sync
 from service.integrations.languages import detect
 
@@ -58,7 +62,11 @@ def google_error(code: int, message: str, details: list | None = None):
     error: dict[str, Any] = {"code": code, "message": message, "status": GOOGLE_STATUS.get(code, "UNKNOWN")}
     if details:
         error["details"] = details
-    return jsonify({"error": error}), code
+    response = jsonify({"error": error})
+    response.status_code = code
+    if code == 503:
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
 
 
 def _invalid(message: str) -> PerspectiveError:
@@ -101,13 +109,17 @@ class AttributeParameters(_Lenient):
     scoreThreshold: float | None = Field(None, ge=0, le=1)
 
 
+Language = Annotated[str, AfterValidator(no_nul)]
+Stored = Annotated[str, Field(max_length=200), AfterValidator(no_nul)]  # kept in the database: no NUL
+
+
 class AnalyzeRequest(_Lenient):
     comment: TextEntry
     context: Context | None = None
     requestedAttributes: dict[str, AttributeParameters | None] = Field(default_factory=dict)
     spanAnnotations: bool = False
     dropUnsupportedAttributes: bool = False
-    languages: list[str] | None = Field(None, max_length=10)
+    languages: list[Language] | None = Field(None, max_length=10)
     doNotStore: bool = False
     clientToken: str | None = Field(None, max_length=200)
     sessionId: str | None = Field(None, max_length=200)
@@ -134,9 +146,9 @@ class SuggestRequest(_Lenient):
     comment: TextEntry
     context: Context | None = None
     attributeScores: dict[str, AttributeScores]
-    languages: list[str] | None = Field(None, max_length=10)
+    languages: list[Language] | None = Field(None, max_length=10)
     communityId: str | None = Field(None, max_length=200)
-    clientToken: str | None = Field(None, max_length=200)
+    clientToken: Stored | None = None
     sessionId: str | None = Field(None, max_length=200)
 
 
@@ -170,10 +182,12 @@ def _parse(schema: type[BaseModel]) -> Any:
 
 
 def _text(entry: TextEntry) -> str:
+    """The comment's text: not blank, at most 20 KB of UTF-8 (Perspective's limit) and at most
+    ``VIGIE_MAX_TEXT_CHARS`` characters (the server's own limit, as on every other surface)."""
     text = entry.text or ""
     if not text.strip():
         raise PerspectiveError(400, "Comment must be non-empty.", "COMMENT_EMPTY")
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:
+    if len(text) > vigie().settings.max_text_chars or len(text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:
         raise PerspectiveError(400, "Comment text too long.", "COMMENT_TOO_LONG")
     if check_text(text) is not None:
         raise _invalid("Comment text contains invalid characters (NUL or unpaired surrogates).")
@@ -376,6 +390,19 @@ def _discovery():
 @bp.errorhandler(PerspectiveError)
 def _perspective_error(exc: PerspectiveError):
     return google_error(exc.code, exc.message, exc.details)
+
+
+@bp.errorhandler(ValidationError)
+def _validation_error(exc: ValidationError):
+    """A schema check past the request's own (a stored field): Google's INVALID_ARGUMENT, never the REST shape."""
+    message, _ = validation_message(exc)
+    return google_error(400, f"Invalid value: {message}")
+
+
+@bp.errorhandler(OperationalError)
+@bp.errorhandler(PoolTimeout)
+def _unavailable(_exc: Exception):
+    return google_error(503, "The service is currently unavailable: the database cannot be reached.")
 
 
 @bp.errorhandler(HTTPException)
