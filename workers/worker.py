@@ -31,7 +31,7 @@ from core import logs, queues, reconcile
 from core.connection import connect_worker
 from core.services import Services, build
 from core.settings import Settings
-from workers import runtime
+from workers import runtime, sync_jobs
 
 log = logging.getLogger(__name__)
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(job)s]: %(message)s"
@@ -206,6 +206,7 @@ def run(settings: Settings, queue_names: Iterable[str] | None = None, burst: boo
         started = time.monotonic()
         scorer = runtime.get_scorer(settings)  # load before the first heartbeat: a live worker is ready to score
         scorer.predict(["Merci pour cet article."])  # the first forward pass is slow: not on a caller's clock
+        scorer.pace = sync_jobs.SyncLane(services)  # long work answers the sync requests between its slices
         log.info("model loaded in %.1f s; listening on %s", time.monotonic() - started, ", ".join(names))
     else:
         log.info("listening on %s (no model)", ", ".join(names))
