@@ -111,12 +111,20 @@ class Scorer:
         wins, owner = self._windows(texts)
         probs = np.zeros((len(wins), len(self.labels)), dtype=np.float32)
         pace = self.pace
-        lengths = [len(w) for w in wins]
-        for b in plan_batches(lengths, self.batch_size, max_tokens=pace.max_tokens() if pace else None):
-            started = time.perf_counter()
-            probs[b] = self.score_windows([wins[j] for j in b])
-            if pace is not None:
-                pace.between(len(b) * max(lengths[j] for j in b), time.perf_counter() - started)
+        lengths = np.asarray([len(w) for w in wins])
+        todo = np.arange(len(wins))
+        while len(todo):  # with a pace, the windows left are planned again whenever its slice size changes
+            cap = pace.max_tokens() if pace is not None else None
+            planned = todo
+            for b in plan_batches(lengths[planned], self.batch_size, max_tokens=cap):
+                b = planned[b]
+                started = time.perf_counter()
+                probs[b] = self.score_windows([wins[j] for j in b])
+                todo = todo[~np.isin(todo, b)]
+                if pace is not None:
+                    pace.between(int(len(b) * lengths[b].max()), time.perf_counter() - started)
+                    if pace.max_tokens() != cap:
+                        break
         out = np.full((len(texts), len(self.labels)), -1.0, dtype=np.float32)
         np.maximum.at(out, np.asarray(owner), probs)
         return [{lab: float(v) for lab, v in zip(self.labels, row)} for row in out]
