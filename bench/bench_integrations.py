@@ -147,7 +147,7 @@ def summary(name: str, latencies: list[float], statuses: dict, seconds: float) -
     pick = lambda q: values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")  # noqa: E731
     print(f"{name:<34} p50 {pick(0.5):6.1f} ms  p90 {pick(0.9):6.1f} ms  p99 {pick(0.99):6.1f} ms  "
           f"max {values[-1] if values else float('nan'):6.1f} ms  {len(values) / seconds:5.1f} req/s  "
-          f"statuses {dict(sorted(statuses.items()))}", flush=True)
+          f"statuses {dict(sorted(statuses.items(), key=str))}", flush=True)
 
 
 def open_loop(send, texts: list[str], rate: float, seconds: float, long: list[str] | None = None,
