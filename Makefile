@@ -79,7 +79,7 @@ system-deps:
 # compile the .mo files (committed, so a fresh clone needs no build step; tests/test_i18n.py checks they are current).
 I18N := service/dashboard/translations
 translations: install
-	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output -k lazy_gettext -o $(I18N)/messages.pot service/dashboard
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output -k lazy_gettext -k gettext_noop -o $(I18N)/messages.pot service/dashboard service/ratelimit.py
 	$(BIN)/pybabel update --no-fuzzy-matching -i $(I18N)/messages.pot -d $(I18N)
 	$(BIN)/pybabel compile --statistics -d $(I18N)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core import outbox, policy
+from core import authors, outbox, policy
 from core.policy import Decision
 from core.services import Services
 from core.storage.models import AuditEntry, Comment, ModelResult, Site, utcnow
@@ -42,10 +42,11 @@ def record_decision(session: Session, comment: Comment, status: str, actor: str,
 def apply_scores(session: Session, site: Site, comment: Comment, scores: dict[str, float], model_name: str,
                  model_version: str, threshold: float | None, latency_ms: float,
                  services: Services | None) -> Decision:
-    """Store a pending comment's model result, decide it with its site's (cached, compiled) policy and record the
-    decision. Does not commit."""
+    """Store a pending comment's model result, decide it with its site's (cached, compiled) policy, made stricter by
+    its author's standing (``core.authors.restrict``), and record the decision. Does not commit."""
     scores = {label: float(value) for label, value in scores.items()}
     decision = policy.compiled(site.id, site.policy, threshold).decide(scores, comment.text)
+    decision = authors.restrict(session, comment, decision)  # a banned, suspended or pre-moderated author
     result = comment.result or ModelResult(comment_id=comment.id)
     result.scores = scores
     result.model_name = model_name

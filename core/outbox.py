@@ -14,6 +14,9 @@ Event ``comment.decided``::
 Headers: ``Content-Type: application/json``, ``X-Vigie-Event``, ``X-Vigie-Delivery`` (the delivery id, the same on
 every retry) and ``X-Vigie-Signature: t=<unix time>,v1=<hex>`` keyed with the site's first signing secret, signed
 afresh for each attempt (``signed_headers``). The comment text is never sent back.
+
+Event ``author.action`` (``core.author_actions``, written by ``add_event``): a moderator banned, suspended,
+pre-moderated, warned or noted an author, or lifted one of those; same headers, signature and retries.
 """
 from __future__ import annotations
 
@@ -41,6 +44,7 @@ from core.storage.models import AuditEntry, Comment, ModelResult, Site, WebhookD
 
 log = logging.getLogger(__name__)
 EVENT_DECIDED = "comment.decided"
+EVENT_AUTHOR = "author.action"  # a moderator's action on an author (core/author_actions.py)
 USER_AGENT = "Vigie-Webhooks/1.0"
 _PENDING = "vigie_pending_deliveries"
 _LISTENING = "vigie_delivery_listeners"
@@ -104,14 +108,25 @@ def on_decided(session: Session, comment: Comment, audit_entry: AuditEntry, redi
     if site is None or not site.callback_url:
         return
     scores = session.scalar(select(ModelResult.scores).where(ModelResult.comment_id == comment.id))
-    payload = decided_event(site, comment, audit_entry, scores)
-    delivery = WebhookDelivery(site_id=site.id, comment_id=comment.id, event=EVENT_DECIDED,
+    add_event(session, site, EVENT_DECIDED, decided_event(site, comment, audit_entry, scores), redis,
+              retry_intervals, timeout_s, comment_id=comment.id)
+
+
+def add_event(session: Session, site: Site, event_name: str, payload: dict[str, Any], redis: Redis | None,
+              retry_intervals: Sequence[int], timeout_s: float, comment_id: int | None = None) -> int | None:
+    """Put one event for the site's callback URL in the outbox (inside the caller's transaction; queued once it
+    commits, or by the reconciler without ``redis``). The same signed delivery, retries and SSRF guard serve every
+    event type. Returns the delivery id, or None when the site has no callback URL."""
+    if not site.callback_url:
+        return None
+    delivery = WebhookDelivery(site_id=site.id, comment_id=comment_id, event=event_name,
                                url=site.callback_url, payload=payload, state="pending")
     session.add(delivery)
     session.flush()
     delivery.payload = {**payload, "delivery_id": delivery.id}
     if redis is not None:
         enqueue_after_commit(session, delivery.id, redis, retry_intervals, timeout_s)
+    return delivery.id
 
 
 def enqueue_after_commit(session: Session, delivery_id: int, redis: Redis, retry_intervals: Sequence[int],

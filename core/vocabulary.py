@@ -38,6 +38,10 @@ DELIVERY_STATES = ("pending", "delivered", "failed")
 #   {"kind": "reason", "text"}                                              a moderator's reason (API or dashboard)
 #   {"kind": "explanation", "text"}                                         a moderator's free-text explanation of a
 #                                                                           rejection, for the author (dashboard)
+#   {"kind": "author", "author_id", "standing"?, "until"?}                  the author's standing decided it (standing:
+#                                                                           banned, suspended, premoderated; see
+#                                                                           core.authors), or an action on an author
+#                                                                           (audit log, core.author_actions)
 def score_reason(label: str, score: float, threshold: float) -> dict[str, Any]:
     return {"kind": "score", "label": label, "score": score, "threshold": threshold}
 
@@ -52,3 +56,12 @@ def moderator_reason(text: str) -> dict[str, Any]:
 
 def explanation_reason(text: str) -> dict[str, Any]:
     return {"kind": "explanation", "text": text}
+
+
+def author_reason(author_id: str, standing: str | None = None, until: str | None = None) -> dict[str, Any]:
+    reason: dict[str, Any] = {"kind": "author", "author_id": author_id}
+    if standing:
+        reason["standing"] = standing
+    if until:
+        reason["until"] = until
+    return reason

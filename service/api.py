@@ -4,6 +4,7 @@
     GET  /api/v1/comments/<id>              status, decision, every label's score, model, reasons
     GET  /api/v1/comments?status=&since=&cursor=&limit=   the site's comments, oldest first, cursor on id
     POST /api/v1/comments/<id>/decision     moderator override: {"decision": "approve"|"reject", "note", ...}
+    GET  /api/v1/authors/<author id>        an author's standing (ban, suspension, pre-moderation), counts, actions
 
 Every error is ``{"error": {"code", "message"}}`` with a 4xx status (service/errors.py). A site only ever sees its
 own comments (another site's id is a 404). No CSRF here: API calls carry a key, not a cookie.
@@ -19,7 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from core import ingest
+from core import authors, ingest
 from core.decisions import record_decision
 from core.inputlimits import MAX_ROW_ID, no_nul
 from core.storage.models import AuditEntry, Comment
@@ -259,6 +260,20 @@ def post_decision(comment_id: int) -> Response:
                     reasons=reasons, note=body.note, services=vigie())
     session.commit()
     return jsonify(comment_json(comment, latest_reasons(session, [comment.id]).get(comment.id)))
+
+
+# ----------------------------------------------------------------------------------------------- authors
+@bp.get("/authors/<path:author_id>")
+def get_author(author_id: str) -> Response:
+    """The author (their id as the site sends it with comments): current standing, comments per status, recent
+    actions (core/authors.py). An author Vigie has never seen on this site is a 404."""
+    site = current_site()
+    if len(author_id) > 200:
+        raise ApiError(400, "invalid_request", "author id: at most 200 characters")
+    found = authors.summary(db_session(), site.id, author_id)
+    if not found.known:
+        raise ApiError(404, "not_found", f"No author {author_id!r} for this site.")
+    return jsonify(authors.summary_json(site.slug, found))
 
 
 def init_app(app: Flask) -> None:

@@ -32,7 +32,13 @@ from core.connection import redis_url_for
 from core.queues import RATE_LIMIT_PREFIX
 from core.settings import Settings
 
-LOGIN_ERROR = "Too many failed attempts: wait 15 minutes."
+
+def gettext_noop(message: str) -> str:
+    """Marks a string for `make translations` (translated where it is shown)."""
+    return message
+
+
+LOGIN_ERROR = gettext_noop("Too many failed attempts: wait 15 minutes.")  # extracted by `make translations`
 
 
 def _login_error() -> str:

@@ -201,3 +201,43 @@ class DeliveryAttempt(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class AuthorStanding(Base):
+    """An author's current restrictions on one site (the author id as the site sends it). Written only by
+    ``core.author_actions``; read by the decision path (``core.authors.restriction``). No row: no restriction."""
+
+    __tablename__ = "author_standings"
+    __table_args__ = (UniqueConstraint("site_id", "author_id", name="uq_author_standings_site_author"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    author_id: Mapped[str] = mapped_column(String(200))
+    banned: Mapped[bool] = mapped_column(Boolean, default=False)
+    banned_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    suspended_until: Mapped[datetime | None] = mapped_column(TZDateTime)  # in the past: no longer suspended
+    premoderated: Mapped[bool] = mapped_column(Boolean, default=False)
+    warnings: Mapped[int] = mapped_column(Integer, default=0)  # warnings in force (withdrawn ones not counted)
+    updated_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow, onupdate=utcnow)
+
+
+class AuthorAction(Base):
+    """Append-only history of what moderators did about an author (ban, suspend, pre-moderate, warn, note, their
+    reversals, bulk rejections). A reversal is a new row pointing at the action it reverts (``reverts_id``); the
+    reverted row only gets ``reverted_at``."""
+
+    __tablename__ = "author_actions"
+    __table_args__ = (Index("ix_author_actions_site_author", "site_id", "author_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    author_id: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(32))  # core.author_actions.ACTIONS
+    until: Mapped[datetime | None] = mapped_column(TZDateTime)  # end of a suspension
+    reason: Mapped[str | None] = mapped_column(Text)  # the moderator's reason, warning message or note
+    actor: Mapped[str] = mapped_column(String(16))  # Actor
+    actor_name: Mapped[str] = mapped_column(String(200), default="")
+    reverts_id: Mapped[int | None] = mapped_column(ForeignKey("author_actions.id", ondelete="SET NULL"))
+    reverted_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    comment_count: Mapped[int | None] = mapped_column(Integer)  # comments changed (bulk rejection)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)

@@ -15,7 +15,10 @@ from core.storage.models import Actor, AuditEntry, Site
 
 PAGE_SIZE = 50
 ACTIONS = ("approved", "flagged", "rejected", "pending", "undo", "settings", "key_created", "key_revoked",
-           "site_created", "user_created", "user_updated")
+           "site_created", "user_created", "user_updated",
+           "author_ban", "author_unban", "author_suspend", "author_unsuspend", "author_premoderate",
+           "author_unpremoderate", "author_warn", "author_withdraw_warning", "author_note", "author_delete_note",
+           "author_reject_waiting")
 
 
 def _date(name: str) -> date | None:

@@ -57,7 +57,18 @@ ACTION_NAMES = {"approved": lazy_gettext("approved"), "flagged": lazy_gettext("t
                 "undo": lazy_gettext("undo"), "settings": lazy_gettext("settings changed"),
                 "key_created": lazy_gettext("API key created"), "key_revoked": lazy_gettext("API key revoked"),
                 "site_created": lazy_gettext("site created"), "user_created": lazy_gettext("user created"),
-                "user_updated": lazy_gettext("user changed")}
+                "user_updated": lazy_gettext("user changed"),
+                # actions on an author (core.author_actions)
+                "author_ban": lazy_gettext("author banned"), "author_unban": lazy_gettext("author's ban lifted"),
+                "author_suspend": lazy_gettext("author suspended"),
+                "author_unsuspend": lazy_gettext("author's suspension lifted"),
+                "author_premoderate": lazy_gettext("author pre-moderated"),
+                "author_unpremoderate": lazy_gettext("author's pre-moderation lifted"),
+                "author_warn": lazy_gettext("author warned"),
+                "author_withdraw_warning": lazy_gettext("author's warning withdrawn"),
+                "author_note": lazy_gettext("note on an author"),
+                "author_delete_note": lazy_gettext("note on an author removed"),
+                "author_reject_waiting": lazy_gettext("author's waiting comments rejected")}
 HTTP_TITLES = {400: lazy_gettext("Bad request"), 401: lazy_gettext("Login required"),
                403: lazy_gettext("Access denied"), 404: lazy_gettext("Page not found"),
                405: lazy_gettext("Method not allowed"), 409: lazy_gettext("Conflict"),

@@ -28,7 +28,7 @@ from core.vocabulary import LABELS
 TABS = ("flagged", "pending", "approved", "rejected", "all")
 SORTS = ("score", "time", "oldest")  # most toxic first, newest first, oldest first (work a queue in order)
 PAGE_SIZE = 25
-AUTOMATIC_ACTORS = ("model", "rule")
+AUTOMATIC_ACTORS = ("model", "rule", "system")  # system: the author's standing (core.authors)
 HUMAN_ACTORS = ("moderator", "admin")
 
 # Accent folding for search: "tempete" finds "tempête" and "TEMPÊTE". One table, used three ways: by Python for

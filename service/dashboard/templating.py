@@ -2,6 +2,7 @@
 numbers and names in the page's language come from service.dashboard.i18n)."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint
@@ -9,7 +10,7 @@ from flask_babel import gettext
 
 from core.vocabulary import LABELS
 from service.dashboard.highlight import highlight, safe_url
-from service.dashboard.i18n import LABEL_NAMES, LIST_NAMES, decimal, likelihood, name_of
+from service.dashboard.i18n import LABEL_NAMES, LIST_NAMES, decimal, likelihood, name_of, when
 
 
 def score_level(score: float | None) -> str:
@@ -31,10 +32,32 @@ def reason_text(reason: Any) -> str:
     if kind == "word":
         return gettext("Word from the “%(list)s” list: “%(term)s”", list=name_of(LIST_NAMES, reason.get("list", "")),
                        term=reason.get("term", ""))
+    if kind == "author":  # core.vocabulary.author_reason: the author's standing decided it, or an action on them
+        return author_reason_text(reason)
     # a moderator's reason or explanation (core.vocabulary.moderator_reason, explanation_reason)
     if kind in ("reason", "explanation"):
         return str(reason.get("text", ""))
     return ", ".join(f"{k}: {v}" for k, v in reason.items())
+
+
+def author_reason_text(reason: dict) -> str:
+    standing, until = reason.get("standing"), reason.get("until")
+    if standing == "banned":
+        return gettext("Author banned: rejected whatever the score")
+    if standing == "suspended":
+        return gettext("Author suspended until %(date)s: rejected whatever the score", date=_date(until))
+    if standing == "premoderated":
+        return gettext("Author pre-moderated: held for review whatever the score")
+    if until:
+        return gettext("Author “%(author)s”, until %(date)s", author=reason.get("author_id", ""), date=_date(until))
+    return gettext("Author “%(author)s”", author=reason.get("author_id", ""))
+
+
+def _date(value: Any) -> str:
+    try:
+        return when(datetime.fromisoformat(str(value)))
+    except ValueError:
+        return str(value)
 
 
 def reason_figures(reason: Any) -> str:
