@@ -3,15 +3,16 @@ a decision. Used by the worker (model and rule decisions), the API override, the
 integrations (Coral, Perspective), so the audit log and the outgoing webhook never miss a change."""
 from __future__ import annotations
 
+from datetime import timezone
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core import authors, outbox, policy
+from core import authors, metrics, outbox, policy, reports
 from core.policy import Decision
 from core.services import Services
 from core.storage.models import AuditEntry, Comment, ModelResult, Site, utcnow
-from core.vocabulary import STATUSES, Status
+from core.vocabulary import STATUSES, Actor, Status
 
 
 def record_decision(session: Session, comment: Comment, status: str, actor: str, actor_name: str = "",
@@ -25,9 +26,11 @@ def record_decision(session: Session, comment: Comment, status: str, actor: str,
     entry = AuditEntry(site_id=comment.site_id, comment_id=comment.id, actor=actor, actor_name=actor_name,
                        action=action or status, status_from=comment.status, status_to=status,
                        reasons=reasons or [], note=note)
+    first = comment.status == Status.pending.value and comment.decided_at is None
     comment.status = status
     comment.decided_by = actor
     comment.decided_at = utcnow()
+    _count(session, comment, status, actor, first)
     session.add(entry)
     session.flush()
     if services is None:
@@ -37,6 +40,18 @@ def record_decision(session: Session, comment: Comment, status: str, actor: str,
         outbox.on_decided(session, comment, entry, services.redis, settings.webhook_retry_intervals,
                           settings.webhook_timeout_s)
     return entry
+
+
+def _count(session: Session, comment: Comment, status: str, actor: str, first: bool) -> None:
+    """Count the decision (and, for a comment's first one, its time since arrival) once the transaction commits."""
+    waited = None
+    if first and comment.received_at is not None and actor != "system":  # not an erasure before the decision
+        received = comment.received_at
+        if received.tzinfo is None:  # SQLite returns naive datetimes; they are stored as UTC
+            received = received.replace(tzinfo=timezone.utc)
+        waited = (comment.decided_at - received).total_seconds()
+    source = comment.source or "api"
+    metrics.count_after_commit(session, lambda: metrics.decided(status, source, actor, waited))
 
 
 def apply_scores(session: Session, site: Site, comment: Comment, scores: dict[str, float], model_name: str,
@@ -57,7 +72,31 @@ def apply_scores(session: Session, site: Site, comment: Comment, scores: dict[st
     comment.score = scores.get("toxicity")
     record_decision(session, comment, decision.status, actor=decision.actor, actor_name=model_name,
                     reasons=decision.reasons, services=services)
+    if comment.report_count:  # readers reported it while it waited for the model
+        flag_if_reported(session, comment, services)
     return decision
+
+
+def flag_if_reported(session: Session, comment: Comment, services: Services | None = None) -> bool:
+    """Flag a comment approved automatically once readers' reports reach its site's threshold (core.reports);
+    recorded as actor ``system``, name ``reports``. Does not commit."""
+    site = comment.site or session.get(Site, comment.site_id)
+    if not reports.should_flag(comment, site):
+        return False
+    reason = reports.reports_reason(session, comment, reports.threshold_of(site))
+    record_decision(session, comment, Status.flagged.value, actor=Actor.system.value,
+                    actor_name=reports.REPORTS_ACTOR_NAME, reasons=[reason], services=services)
+    return True
+
+
+def report_comment(session: Session, comment: Comment, body: reports.ReportIn, source: str,
+                   services: Services | None = None) -> reports.Outcome:
+    """A reader's report (idempotent per reporter), then the site's threshold applied. Commits."""
+    outcome = reports.add_report(session, comment, body, source)
+    if outcome.created:
+        outcome.flagged = flag_if_reported(session, comment, services)
+    session.commit()
+    return outcome
 
 
 def decide_scored(session: Session, site: Site, comment: Comment, scores: dict[str, float], model: str,

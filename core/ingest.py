@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import queues
+from core import articles, metrics, queues
 from core.inputlimits import no_nul
 from core.services import Services
 from core.storage.models import Comment, Site
@@ -31,11 +31,15 @@ class CommentIn(BaseModel):
     author_id: Short | None = None
     author_name: Short | None = None
     thread_id: Short | None = Field(None, description="Story or thread id.")
-    thread_url: Annotated[str, StringConstraints(max_length=2000), AfterValidator(no_nul)] | None = None
+    thread_url: Annotated[str, StringConstraints(max_length=2000), AfterValidator(no_nul)] | None = Field(
+        None, description="The story's URL (http or https; kept on the article, shown as a link).")
+    thread_title: Annotated[str, StringConstraints(strip_whitespace=True, max_length=articles.MAX_TITLE),
+                            AfterValidator(no_nul)] | None = Field(None, description="The story's title.")
     parent_id: Short | None = Field(None, description="External id of the comment this one replies to.")
     language: Annotated[str, StringConstraints(max_length=16), AfterValidator(no_nul)] | None = None
 
-    @field_validator("external_id", "author_id", "author_name", "thread_id", "thread_url", "parent_id", "language")
+    @field_validator("external_id", "author_id", "author_name", "thread_id", "thread_url", "thread_title",
+                     "parent_id", "language")
     @classmethod
     def _blank_is_absent(cls, value: str | None) -> str | None:
         """An empty id is no id: two comments sent with ``"external_id": ""`` are two comments."""
@@ -63,6 +67,7 @@ def store(session: Session, site: Site, items: list[CommentIn], source: str,
     """Store comments (idempotent on (site, external_id)) and commit. Returns (comment, created) in input order.
     ``original_texts``: per item, the body as the source sent it when ``text`` is derived from it (Coral's HTML)."""
     results: list[tuple[Comment, bool]] = []
+    noted: set[tuple[str, str | None, str | None]] = set()
     for index, item in enumerate(items):
         existing = None
         if item.external_id:
@@ -71,7 +76,7 @@ def store(session: Session, site: Site, items: list[CommentIn], source: str,
         if existing is not None:
             results.append((existing, False))
             continue
-        comment = Comment(site_id=site.id, source=source, **item.model_dump(),
+        comment = Comment(site_id=site.id, source=source, **item.model_dump(exclude={"thread_title"}),
                           original_text=original_texts[index] if original_texts else None)
         try:
             with session.begin_nested():
@@ -85,7 +90,13 @@ def store(session: Session, site: Site, items: list[CommentIn], source: str,
             results.append((existing, False))
             continue
         results.append((comment, True))
+        if item.thread_id:
+            key = (item.thread_id, item.thread_title, item.thread_url)
+            if key not in noted:  # a batch in one thread: one statement
+                noted.add(key)
+                articles.note(session, site.id, item.thread_id, item.thread_title, item.thread_url)
     session.commit()
+    metrics.received(source, sum(1 for _, created in results if created))
     return results
 
 

@@ -47,6 +47,7 @@ SYNC_PENDING_LIST = "vigie:sync:pending"  # list of sync request ids waiting for
 SYNC_REQUEST_KEY = "vigie:sync:req:"  # + request id: its texts and deadline (deleted once read)
 SYNC_RESULT_KEY = "vigie:sync:res:"  # + request id: the answer its caller waits on (BLPOP)
 SYNC_TOO_LONG = "too_long"  # a sync answer's error: the text cannot be scored within its caller's deadline
+SYNC_KEYS_KEY = "vigie:sync:keys"  # hash: model worker key id -> public key for sealed requests (core/sealing.py)
 WEBHOOK_SEEN_PREFIX = "vigie:webhook-seen:"  # + site:timestamp:signature: replay protection of signed webhooks
 DELIVERY_QUEUED_PREFIX = "vigie:delivery-queued:"  # + delivery id: its job was queued (kept FAILURE_TTL_S)
 UNDO_PREFIX = "vigie:undo:"  # + user id: a moderator's last actions

@@ -71,6 +71,16 @@ class Settings(BaseSettings):
     callback_allow_networks: str = Field("", description="Addresses or CIDR networks callbacks may reach despite "
                                          "the SSRF rules (comma list), e.g. 127.0.0.0/8,::1.")
 
+    # Operations (docs/operations.md)
+    metrics_dir: Path | None = Field(None, description="prometheus-client's multiprocess directory; unset means "
+                                     "<data_dir>/metrics (emptied when `vigie web` / `vigie up` start).")
+    metrics_token: str | None = Field(None, description="When set, /metrics requires `Authorization: Bearer "
+                                      "<token>`; unset, /metrics is open (keep it on a private network).")
+    worker_metrics_port: int = Field(0, ge=0, le=65535, description="When set, `vigie worker` serves its own "
+                                     "/metrics on this port (workers on another host than the web).")
+    retention_days: int = Field(0, ge=0, description="Erase the text and author of comments decided more than N "
+                                "days ago (checked by the workers' reconciler, at most hourly); 0 keeps them.")
+
     # Rate limits (service/ratelimit.py; Flask-Limiter syntax: "10 per 15 minutes", "50/second;1200/minute").
     login_rate_limit_ip: str = Field("10 per 15 minutes", description="Failed dashboard logins per client address, "
                                      "across usernames.")

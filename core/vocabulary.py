@@ -36,6 +36,8 @@ DELIVERY_STATES = ("pending", "delivered", "failed")
 #   {"kind": "score", "label", "score", "threshold"}                       a label at or above its threshold
 #   {"kind": "word", "list": "banned"|"suspect", "term", "start", "end", "text"}   a word-list hit
 #   {"kind": "reason", "text"}                                              a moderator's reason (API or dashboard)
+#   {"kind": "reports", "count", "threshold", "reasons": {reason: n}}     readers' reports reached the site's
+#                                                                           threshold (core.reports)
 #   {"kind": "explanation", "text"}                                         a moderator's free-text explanation of a
 #                                                                           rejection, for the author (dashboard)
 #   {"kind": "author", "author_id", "standing"?, "until"?}                  the author's standing decided it (standing:

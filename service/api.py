@@ -4,6 +4,9 @@
     GET  /api/v1/comments/<id>              status, decision, every label's score, model, reasons
     GET  /api/v1/comments?status=&since=&cursor=&limit=   the site's comments, oldest first, cursor on id
     POST /api/v1/comments/<id>/decision     moderator override: {"decision": "approve"|"reject", "note", ...}
+    POST /api/v1/comments/<id>/reports      a reader's report {"reason", "reporter_id", "text"} (service.api_reports)
+    DELETE /api/v1/comments/<id>            erase its text and author (GDPR art. 17; a tombstone stays)
+    DELETE /api/v1/authors/<author_id>      erase every comment of that author on the site (core/erasure.py)
     GET  /api/v1/authors/<author id>        an author's standing (ban, suspension, pre-moderation), counts, actions
 
 Every error is ``{"error": {"code", "message"}}`` with a 4xx status (service/errors.py). A site only ever sees its
@@ -20,7 +23,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from core import authors, ingest
+from core import authors, erasure, ingest
 from core.decisions import record_decision
 from core.inputlimits import MAX_ROW_ID, no_nul
 from core.storage.models import AuditEntry, Comment
@@ -57,10 +60,12 @@ def comment_url(comment_id: int) -> str:
 
 
 def latest_reasons(session: Session, comment_ids: list[int]) -> dict[int, AuditEntry]:
-    """The latest audit entry (the current decision) of each comment."""
+    """The latest audit entry that set a status (the current decision) of each comment: an erasure entry has
+    none."""
     if not comment_ids:
         return {}
-    latest = (select(func.max(AuditEntry.id)).where(AuditEntry.comment_id.in_(comment_ids))
+    latest = (select(func.max(AuditEntry.id)).where(AuditEntry.comment_id.in_(comment_ids),
+                                                    AuditEntry.status_to.is_not(None))
               .group_by(AuditEntry.comment_id))
     entries = session.scalars(select(AuditEntry).where(AuditEntry.id.in_(latest)))
     return {e.comment_id: e for e in entries}
@@ -95,6 +100,7 @@ def comment_json(comment: Comment, entry: AuditEntry | None) -> dict[str, Any]:
         "model": {"name": result.model_name, "version": result.model_version,
                   "latency_ms": round(result.latency_ms, 2)} if result else None,
         "spans": result.spans if result else None,
+        "erased_at": iso(comment.erased_at),
     }
 
 
@@ -274,6 +280,37 @@ def get_author(author_id: str) -> Response:
     if not found.known:
         raise ApiError(404, "not_found", f"No author {author_id!r} for this site.")
     return jsonify(authors.summary_json(site.slug, found))
+
+
+# ---------------------------------------------------------------------------------------------- erasure
+def _api_actor(site) -> tuple[str, str]:
+    return Actor.admin.value, f"api:{site.slug}"
+
+
+@bp.delete("/comments/<int:comment_id>")
+def delete_comment(comment_id: int) -> Response:
+    """Erase one comment's text, original text, author and spans (a tombstone with its scores and decision
+    stays; docs/operations.md says exactly what). Idempotent: erasing it again answers the same."""
+    site = current_site()
+    actor, name = _api_actor(site)
+    report = erasure.erase_comment(vigie(), db_session(), site.id, comment_id, actor, name)
+    if report is None:
+        raise ApiError(404, "not_found", f"No comment {comment_id} for this site.")
+    return jsonify({"id": comment_id, "erased": True, **report.as_dict()})
+
+
+MAX_AUTHOR_ID = 200
+
+
+@bp.delete("/authors/<path:author_id>")  # an author id may hold a slash
+def delete_author(author_id: str) -> Response:
+    """Erase every comment the author wrote on this site (and the author's other data). Answers how many."""
+    site = current_site()
+    if len(author_id) > MAX_AUTHOR_ID or not author_id.strip():
+        raise ApiError(400, "invalid_request", f"author_id: 1 to {MAX_AUTHOR_ID} characters")
+    actor, name = _api_actor(site)
+    report = erasure.erase_author(vigie(), db_session(), site.id, author_id, actor, name)
+    return jsonify({"author_id": author_id, "erased": True, **report.as_dict()})
 
 
 def init_app(app: Flask) -> None:

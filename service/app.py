@@ -8,11 +8,12 @@ from flask import Flask
 
 from core import services as core_services
 from core.settings import Settings
-from service import api, context, dashboard, errors, health, inputguard, logredact, ratelimit, security
+from service import (api, api_reports, context, dashboard, errors, health, inputguard, logredact, metrics, ratelimit,
+                     security)
 from service.integrations import admin, coral, perspective, webhooks_in
 
 # One blueprint (or group) per surface; each module exposes init_app(app).
-SURFACES = (security, health, api, dashboard, perspective, coral, webhooks_in, admin)
+SURFACES = (security, health, metrics, api, api_reports, dashboard, perspective, coral, webhooks_in, admin)
 
 
 def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:

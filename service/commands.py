@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core import netguard
 from core import reconcile as core_reconcile
-from core import logs, services
+from core import erasure, logs, metrics, services
 from core.connection import connect, redis_url_for
 from core.keys import create_site
 from core.queues import ALL_QUEUES
@@ -63,11 +63,16 @@ def _safe_url(url: str) -> str:
 @click.option("--workers", "processes", type=int, default=2, show_default=True, help="Gunicorn processes.")
 @click.option("--threads", type=int, default=4, show_default=True, help="Threads per gunicorn process.")
 @click.option("--no-migrate", is_flag=True, help="Skip the schema upgrade at start.")
-def web(host: str | None, port: int | None, processes: int, threads: int, no_migrate: bool) -> None:
+@click.option("--keep-metrics", is_flag=True, hidden=True, help="Do not empty the metrics directory (`vigie up` "
+              "empties it before starting its children).")
+def web(host: str | None, port: int | None, processes: int, threads: int, no_migrate: bool,
+        keep_metrics: bool) -> None:
     """Serve the HTTP API and dashboard with gunicorn."""
     settings = _settings()
     if not no_migrate:
         _migrate(settings)
+    if not keep_metrics:
+        metrics.clean_dir(metrics.metrics_dir(settings))
     bind = f"{host or settings.host}:{port or settings.port}"
     env = _child_env(settings)
     argv = [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(processes), "--threads",
@@ -105,6 +110,7 @@ def _child_env(settings: Settings) -> dict[str, str]:
     env["VIGIE_REDIS_URL"] = redis_url_for(settings)
     env["VIGIE_DATABASE_URL"] = settings.resolved_database_url
     env["VIGIE_SECRET_KEY"] = settings.resolved_secret_key()
+    env.update(metrics.child_env(settings))  # gunicorn's processes and the workers share one metrics directory
     return env
 
 
@@ -118,9 +124,10 @@ def up(port: int | None, webhooks: bool) -> None:
     settings = _settings()
     _configure_logging(settings)
     _migrate(settings)
+    metrics.clean_dir(metrics.metrics_dir(settings))  # before any child writes its figures there
     env = _child_env(settings)  # starts the embedded Redis (kept alive by this process)
     vigie = [sys.executable, "-m", "core.cli"]
-    commands = [vigie + ["web", "--no-migrate"] + (["--port", str(port)] if port else [])]
+    commands = [vigie + ["web", "--no-migrate", "--keep-metrics"] + (["--port", str(port)] if port else [])]
     commands += [vigie + ["worker"] for _ in range(settings.workers)]
     if webhooks:
         commands.append(vigie + ["worker", "--queues", "webhooks"])
@@ -269,4 +276,35 @@ def reconcile(min_age: float | None) -> None:
     click.echo(f"{count} pending comment(s) re-queued")
 
 
-COMMANDS = [web, up, migrate, create_site_command, create_user_command, failed, reconcile]
+@click.command()
+@click.option("--site", "slug", required=True, help="The site's slug.")
+@click.option("--author", "author_id", default=None, help="Erase every comment of this author id on the site.")
+@click.option("--comment", "comment_id", type=int, default=None, help="Erase one comment (Vigie's id).")
+@click.option("--by", "actor_name", default=None, help="Who asked, for the audit log (default: the OS user).")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+def erase(slug: str, author_id: str | None, comment_id: int | None, actor_name: str | None, as_json: bool) -> None:
+    """Erase an author's comments (GDPR art. 17) or one comment: text, original text, author and spans go, a
+    tombstone with scores and decision stays; audited (docs/operations.md)."""
+    if (author_id is None) == (comment_id is None):
+        raise click.UsageError("give exactly one of --author and --comment")
+    svc = services.build(_settings())
+    name = actor_name or f"cli:{os.environ.get('USER', 'unknown')}"
+    with svc.db.session() as session:
+        site = session.scalar(select(Site).where(Site.slug == slug))
+        if site is None:
+            raise click.ClickException(f"no site with slug {slug!r}")
+        if author_id is not None:
+            report = erasure.erase_author(svc, session, site.id, author_id, "admin", name)
+        else:
+            report = erasure.erase_comment(svc, session, site.id, comment_id, "admin", name)
+            if report is None:
+                raise click.ClickException(f"no comment {comment_id} on site {slug!r}")
+    out = report.as_dict()
+    if as_json:
+        click.echo(json.dumps(out))
+    else:
+        click.echo(f"{out['comments']} comment(s) erased; " + ", ".join(f"{k}: {v}" for k, v in out.items()
+                                                                         if k != "comments"))
+
+
+COMMANDS = [web, up, migrate, create_site_command, create_user_command, failed, reconcile, erase]

@@ -119,7 +119,7 @@ def init_app(app: Flask) -> None:
         app.view_functions["dashboard.login"] = limited
 
     # API keys: every blueprint that authenticates with one.
-    for name in ("api", "perspective", "integrations_admin"):
+    for name in ("api", "api_reports", "perspective", "integrations_admin"):
         blueprint = app.blueprints.get(name)
         if blueprint is not None:
             # shared: one counter per key across every endpoint of every one of these blueprints

@@ -35,18 +35,36 @@ def live_server(_app):
     thread.join(5)
 
 
+_shared: dict = {}
+
+
+def shared_browser():
+    """One Playwright and one Chromium for the whole test session, however many test modules import the `browser`
+    fixture (each import defines a fixture of its own: a second sync_playwright() in one process fails with
+    "Sync API inside the asyncio loop")."""
+    if "browser" not in _shared:
+        from playwright.sync_api import expect, sync_playwright
+
+        expect.set_options(timeout=15_000)  # CI machines are small and shared
+        _shared["playwright"] = sync_playwright().start()
+        _shared["browser"] = _shared["playwright"].chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                                                    headless=True)
+    return _shared["browser"]
+
+
+def close_shared_browser() -> None:
+    """Called once at the end of the test session (conftest.py's pytest_sessionfinish)."""
+    browser = _shared.pop("browser", None)
+    if browser is not None:
+        browser.close()
+        _shared.pop("playwright").stop()
+
+
 @pytest.fixture(scope="session")
 def browser():
     if not browser_available():
         pytest.skip("chromium and the playwright package are needed: apt-get install chromium; pip install playwright")
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=15_000)  # CI machines are small and shared
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
+    yield shared_browser()
 
 
 @pytest.fixture

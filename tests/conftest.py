@@ -22,6 +22,13 @@ TEST_DB_URL = os.environ.get("VIGIE_TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("VIGIE_TEST_REDIS_URL")
 
 
+def pytest_sessionfinish(session, exitstatus):
+    """The one Chromium of the browser tests (tests/browser_support.py) closes with the session."""
+    from tests.browser_support import close_shared_browser
+
+    close_shared_browser()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _stop_embedded_redis():
     """The test session's embedded Redis server stops with the session instead of outliving it."""

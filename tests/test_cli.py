@@ -199,6 +199,18 @@ def test_vigie_up_serves_and_decides_a_comment(tmp_path, settings):
         assert accepted.status_code == 202
         comment = requests.get(base + accepted.json()["url"] + "?wait=10", headers=headers, timeout=30).json()
         assert comment["status"] in ("approved", "flagged") and len(comment["scores"]) == 6
+        # /metrics merges gunicorn's processes and the worker's: the worker's decision is counted there.
+        deadline = time.monotonic() + 10
+        while True:
+            scraped = requests.get(f"{base}/metrics", timeout=5).text
+            decided = sum(float(line.rpartition(" ")[2]) for line in scraped.splitlines()
+                          if line.startswith("vigie_comments_decided_total{") and 'actor="model"' in line)
+            if decided >= 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert decided == 1, scraped
+        assert 'vigie_comments_received_total{source="api"} 1.0' in scraped and "vigie_workers_live 1.0" in scraped
+        assert (tmp_path / "var" / "metrics").is_dir()
         for _ in range(10):  # idle, with a load balancer polling /readyz
             requests.get(f"{base}/readyz", timeout=5)
             time.sleep(0.3)

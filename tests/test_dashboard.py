@@ -105,7 +105,7 @@ def test_queue_counts_cursor_pages_and_filters(client, app, site, db):
     login(client, "camille")
     page = client.get("/")
     counts = dict(re.findall(r'data-count="(\w+)">(\d+)<', page.text))
-    assert counts == {"flagged": "40", "pending": "1", "approved": "7", "rejected": "3", "all": "51"}
+    assert counts == {"flagged": "40", "reported": "0", "pending": "1", "approved": "7", "rejected": "3", "all": "51"}
 
     # Walking the flagged queue by cursor (25 a page) visits every comment once, highest score first.
     seen, cursor = [], ""
@@ -146,7 +146,7 @@ def test_queue_counts_cursor_pages_and_filters(client, app, site, db):
     assert len(flagged_ids(f"since={today}&until={today}")) == 8
     assert len(flagged_ids("label=toxicity&min=0.85")) == 5
     assert client.get(f"/queue/counts?tab=flagged&site={other.id}").json["counts"] == {
-        "flagged": 10, "pending": 0, "approved": 0, "rejected": 0, "all": 10}
+        "flagged": 10, "reported": 0, "pending": 0, "approved": 0, "rejected": 0, "all": 10}
     filtered_counts = dict(re.findall(r'data-count="(\w+)">(\d+)<', client.get(f"/?site={other.id}").text))
     assert filtered_counts["flagged"] == "10" and filtered_counts["all"] == "10"
     for bad in ("tab=deleted", "sort=random", "label=spam", "since=yesterday", "cursor=t1&sort=score", "min=2"):

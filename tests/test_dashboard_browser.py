@@ -315,3 +315,26 @@ def test_axe_finds_no_critical_or_serious_violation_on_any_page(page, app, site,
     problems["/queue (shortcuts)"] = axe_violations(page)
     assert {path: found for path, found in problems.items() if found} == {}
     assert [e for e in page.errors if "404" not in e] == []  # (the missing comment's page answers 404)
+
+
+@pytest.mark.browser
+def test_admin_erases_a_comment_after_confirming(page, app, site, db):
+    comment = add_comment(db, site.id, "Zéphyrin écrit une horreur à effacer.", author_id="z-1",
+                          author_name="Zéphyrin")
+    db.commit()
+    add_user(app, "root", role="admin")
+    browser_login(page, "root", PASSWORD)
+    page.goto(f"/comments/{comment.id}")
+    expect(page.locator("#cards")).to_contain_text("Zéphyrin écrit")
+    page.once("dialog", lambda dialog: dialog.dismiss())  # a change of mind: nothing happens
+    page.click("#erase-comment")
+    expect(page.locator("#cards")).to_contain_text("Zéphyrin écrit")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#erase-comment")
+    expect(page.locator(".flash")).to_contain_text("ont été effacés")
+    expect(page.locator("#cards")).to_contain_text("Texte effacé")
+    expect(page.locator("body")).not_to_contain_text("Zéphyrin")
+    assert page.locator("#erase-comment").count() == 0
+    db.expire_all()
+    assert db.get(Comment, comment.id).text == ""
+    assert page.errors == []

@@ -72,7 +72,8 @@ def untranslated(source: str) -> list[str]:
     bad = [t.strip() for t in parser.found if _needs_translation(t)]
     # Literals printed by expressions: {{ x or 'Anonymous' }} shows English unless it is inside _().
     for expression in re.findall(r"{{(.*?)}}", TRANS_BLOCK.sub(" ", source), re.S):
-        bare = re.sub(r"_\(\s*(['\"]).*?\1", "_(", expression)
+        bare = re.sub(r"ngettext\(\s*(['\"]).*?\1\s*,\s*(['\"]).*?\2", "ngettext(", expression)
+        bare = re.sub(r"_\(\s*(['\"]).*?\1", "_(", bare)
         for literal in re.findall(r"'([^']*)'|\"([^\"]*)\"", bare):
             text = literal[0] or literal[1]
             if re.search(r"[A-Za-z]{2,}\s+[A-Za-z]{2,}|^[A-Z][a-z]+$", text):
@@ -86,6 +87,8 @@ def test_the_checker_finds_an_untranslated_string():
     assert untranslated("<b>{{ name or 'Anonymous' }}</b>") == ["Anonymous"]
     assert untranslated("<b>{{ name or _('Anonymous') }}</b> <kbd>j</kbd> · 42 → —") == []
     assert untranslated("{% trans %}Hello {{ name }}{% endtrans %}") == []
+    assert untranslated('{{ ngettext("Reported once", "Reported %(num)s times", n) }}') == []
+    assert untranslated("{{ n or 'Not once' }}") == ["Not once"]
 
 
 @pytest.mark.parametrize("template", sorted(p.relative_to(TEMPLATES).as_posix() for p in TEMPLATES.rglob("*.html")))

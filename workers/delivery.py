@@ -21,7 +21,7 @@ from datetime import timedelta
 
 from rq import get_current_job
 
-from core import netguard
+from core import metrics, netguard
 from core.netguard import AllowList
 from core.outbox import encode, signed_headers
 from core.services import Services
@@ -100,7 +100,9 @@ def deliver(svc: Services, delivery_id: int) -> dict:
                 delivery.next_attempt_at = utcnow() + timedelta(seconds=job.retry_intervals[index])
             else:
                 delivery.state, delivery.next_attempt_at = "failed", None
+        outcome = "delivered" if ok else "refused" if refused else delivery.state.replace("pending", "retry")
         session.commit()
+    metrics.delivery(outcome)
     if refused:  # retrying cannot help: failed at once
         log.warning("webhook delivery %s refused: %s", delivery_id, error)
         return {"delivery": delivery_id, "state": "failed", "error": error}

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from core import queues
+from core import metrics, queues
 from core.decisions import apply_scores
 from core.services import Services
 from core.storage.models import Comment, ModelResult
@@ -147,7 +147,9 @@ def _score_in(session: Session, svc: Services, ids: list[int],
     order = sorted(texts)
     started = time.perf_counter()
     scored = dict(zip(order, scorer.predict([texts[i] for i in order])))
-    latency_ms = (time.perf_counter() - started) * 1000 / len(order)
+    elapsed = time.perf_counter() - started
+    metrics.forward_pass("batch", len(order), elapsed)
+    latency_ms = elapsed * 1000 / len(order)
     summary = {} if summary is None else summary
     summary["model_ms"] = latency_ms * len(order)
     # Then decide, in one short transaction, those still pending (another worker or a moderator may have decided
@@ -191,8 +193,8 @@ def explain(svc: SkipValidation[Services], comment_ids: list[PositiveInt]) -> in
         with svc.db.sessionmaker() as session:
             result = session.scalar(select(ModelResult).where(ModelResult.comment_id == comment_id)
                                     .options(selectinload(ModelResult.comment)))
-            if result is None or result.spans is not None:
-                continue
+            if result is None or result.spans is not None or result.comment.erased_at is not None:
+                continue  # explained already, or erased meanwhile (core/erasure.py)
             try:
                 spans = scorer.explain(result.comment.text, label="toxicity", top_k=EXPLAIN_TOP_K)
             except Exception:

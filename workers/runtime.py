@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from core.sealing import WorkerKey
 from core.settings import Settings
 from workers.model import load
 
@@ -33,3 +34,16 @@ def get_scorer(settings: Settings | None = None):
             if _scorer is None:
                 _scorer = load_scorer(settings or Settings())
     return _scorer
+
+
+_key: WorkerKey | None = None
+
+
+def worker_key() -> WorkerKey:
+    """This process's key pair for sealed sync requests (core/sealing.py): made once, in memory only."""
+    global _key
+    if _key is None:
+        with _lock:
+            if _key is None:
+                _key = WorkerKey()
+    return _key

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from core import metrics
 from core.queues import SYNC_PENDING_LIST, SYNC_REQUEST_KEY, SYNC_RESULT_KEY, SYNC_RESULT_TTL_S
 from core.queues import SYNC_TOO_LONG as TOO_LONG
 from core.services import Services
@@ -184,10 +185,19 @@ def _take(redis, n: int, counts: dict[str, int]) -> list[tuple[str, float, list[
             continue  # withdrawn by its caller
         request = json.loads(payload)
         deadline = float(request.get("deadline", now + 1))
-        if deadline >= now:
-            live.append((rid, deadline, list(request["texts"])))
-        else:
+        if deadline < now:
             counts["expired"] += 1
+            continue
+        if "sealed" in request:  # doNotStore: the texts crossed Redis encrypted for this process's key
+            try:
+                texts = runtime.worker_key().open(request["sealed"])
+            except Exception as exc:
+                log.warning("a sealed sync request could not be opened here (%s)", type(exc).__name__)
+                _answer(redis, counts, [(rid, {"error": "Unsealable"})])
+                continue
+        else:
+            texts = request["texts"]
+        live.append((rid, deadline, list(texts)))
     return live
 
 
@@ -227,6 +237,7 @@ def _slice(scorer, active: list[_Request]) -> None:
             continue
         elapsed = time.perf_counter() - started
         speed.record(len(part) * max(request.lengths[k] for request, k in part), elapsed)
+        metrics.forward_pass("sync", len({id(request) for request, _ in part}), elapsed)
         for row, (request, k) in zip(probs, part):
             request.probs[k] = row
             request.model_s += elapsed
@@ -268,6 +279,7 @@ def _score(scorer, groups: list[list[str]]) -> list[dict[str, Any]]:
         started = time.perf_counter()
         scores = scorer.predict(flat)
         model_ms = (time.perf_counter() - started) * 1000
+        metrics.forward_pass("sync", len(flat), model_ms / 1000)
     except Exception as exc:  # the callers get an answer now instead of waiting out their budget
         log.exception("sync scoring failed")
         return [{"error": type(exc).__name__}] * len(groups)

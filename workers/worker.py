@@ -29,7 +29,7 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry
 from rq.scheduler import RQScheduler
 
-from core import logs, queues, reconcile
+from core import erasure, logs, metrics, queues, reconcile
 from core.connection import connect_worker
 from core.services import Services, build
 from core.settings import Settings
@@ -93,7 +93,9 @@ class VigieWorker(SimpleWorker):
     def heartbeat(self, timeout=None, pipeline=None):
         result = super().heartbeat(timeout, pipeline)
         if queues.MODEL_QUEUES.intersection(self.queue_names()):
+            runtime.worker_key().publish(self.connection)  # sealed (doNotStore) requests can reach this worker
             queues.beat(self.connection, self.name)
+            metrics.heartbeat()
         return result
 
     def register_death(self):
@@ -139,6 +141,10 @@ def start_reconciler(services: Services, stop: threading.Event) -> threading.Thr
                 reconcile.reconcile_if_due(services, interval)
             except Exception:
                 log.warning("reconciler run failed; will try again", exc_info=True)
+            try:
+                erasure.purge_if_due(services)  # VIGIE_RETENTION_DAYS: at most hourly across all workers
+            except Exception:
+                log.warning("retention run failed; will try again", exc_info=True)
             if stop.wait(interval):
                 return
 
@@ -187,13 +193,17 @@ def start_scheduler(connection, queue_names: Sequence[str], stop: threading.Even
     return thread
 
 
-def start_alive_beat(services: Services, current: dict[str, str], stop: threading.Event) -> threading.Thread:
+def start_alive_beat(services: Services, current: dict[str, str], stop: threading.Event,
+                     publish_key: bool = False) -> threading.Thread:
     """Every ``queues.ALIVE_BEAT_S``, record that this process (its current rq worker name) is alive, whatever its
-    work loop is doing: the reconciler re-queues the ids held by a worker that stopped beating."""
+    work loop is doing: the reconciler re-queues the ids held by a worker that stopped beating. A model worker also
+    republishes its key for sealed requests (core/sealing.py), back within seconds after Redis lost its data."""
 
     def loop() -> None:
         while not stop.is_set():
             try:
+                if publish_key:
+                    runtime.worker_key().publish(services.redis)
                 queues.beat_alive(services.redis, current["name"])
             except Exception:
                 log.debug("alive beat failed (Redis unreachable?)", exc_info=True)
@@ -220,6 +230,9 @@ def run(settings: Settings, queue_names: Iterable[str] | None = None, burst: boo
     error it does not handle (Redis restarting under a job, a Redis timeout): this process then starts a fresh one
     (a new worker name, back-off 1 s to 30 s) instead of exiting, so a Redis blip never needs a human."""
     names = queues.queue_names(queue_names)
+    metrics.enable(settings)  # counters in the shared multiprocess directory (core/metrics.py)
+    if settings.worker_metrics_port and not burst:
+        metrics.serve(settings.worker_metrics_port)
     services = build(settings, redis=connect_worker(settings))
     if queues.MODEL_QUEUES.intersection(names):
         started = time.monotonic()
@@ -233,7 +246,7 @@ def run(settings: Settings, queue_names: Iterable[str] | None = None, burst: boo
     current = {"name": worker_name(names)}
     if reconcile_periodically and not burst:
         start_reconciler(services, stop)
-        start_alive_beat(services, current, stop)
+        start_alive_beat(services, current, stop, publish_key=bool(queues.MODEL_QUEUES.intersection(names)))
     if with_scheduler and not burst:
         start_scheduler(services.redis, names, stop)
     wait = 1.0
@@ -262,6 +275,7 @@ def run(settings: Settings, queue_names: Iterable[str] | None = None, burst: boo
             current["name"] = worker_name(names)  # rq refuses a name whose registration may still stand
     finally:
         stop.set()
+        metrics.mark_dead(os.getpid())
 
 
 def run_burst(services: Services, queue_names: Iterable[str] | None = None, raise_failures: bool = True) -> int:

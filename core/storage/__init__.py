@@ -2,9 +2,11 @@ from core.storage.db import Database
 from core.storage.models import (
     Actor,
     ApiKey,
+    Article,
     AuditEntry,
     Base,
     Comment,
+    CommentReport,
     DeliveryAttempt,
     ModelResult,
     ScoreLabel,
@@ -14,5 +16,5 @@ from core.storage.models import (
     WebhookDelivery,
 )
 
-__all__ = ["Actor", "ApiKey", "AuditEntry", "Base", "Comment", "Database", "DeliveryAttempt", "ModelResult",
-           "ScoreLabel", "Site", "Status", "User", "WebhookDelivery"]
+__all__ = ["Actor", "ApiKey", "Article", "AuditEntry", "Base", "Comment", "CommentReport", "Database",
+           "DeliveryAttempt", "ModelResult", "ScoreLabel", "Site", "Status", "User", "WebhookDelivery"]

@@ -46,6 +46,8 @@ class Site(Base):
     callback_url: Mapped[str | None] = mapped_column(String(2000))
     # IANA time zone the dashboard shows this site's dates in.
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/Paris", server_default="Europe/Paris")
+    # A comment reported by this many distinct readers is flagged even if the model approved it (core.reports).
+    report_threshold: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
     # HMAC secrets for signed webhooks in and out and for Coral (several, so they can roll). Must be
     # recoverable to compute signatures, so they are stored as given: protect the database.
     signing_secrets: Mapped[list[Any]] = mapped_column(JSON, default=list)
@@ -81,6 +83,9 @@ class Comment(Base):
         Index("ix_comments_site_author", "site_id", "author_id"),
         Index("ix_comments_author_id", "author_id"),  # dashboard author filter (0002)
         Index("ix_comments_author_name", "author_name"),
+        Index("ix_comments_site_thread", "site_id", "thread_id", "id"),  # queue per article, conversation (0008)
+        Index("ix_comments_reported", "report_count", "id"),  # the "reported" queue (0008)
+        Index("ix_comments_decided_at", "decided_at"),  # retention (0010)
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -102,6 +107,11 @@ class Comment(Base):
     received_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow, index=True)
     decided_at: Mapped[datetime | None] = mapped_column(TZDateTime)
     updated_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow, onupdate=utcnow)
+    # Distinct readers who reported it (CommentReport rows), kept here for the "reported" queue's order.
+    report_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Set when the text, author and spans were erased (core/erasure.py: a request, or VIGIE_RETENTION_DAYS); the
+    # row stays as a tombstone with its scores and decision so statistics and the audit log add up.
+    erased_at: Mapped[datetime | None] = mapped_column(TZDateTime)
 
     site: Mapped[Site] = relationship()
     result: Mapped[ModelResult | None] = relationship(back_populates="comment", uselist=False)
@@ -201,6 +211,41 @@ class DeliveryAttempt(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class Article(Base):
+    """The story a thread of comments belongs to, per (site, thread id): its title and URL as the comment system
+    last sent them (core.articles), and when its comments were first and last received."""
+
+    __tablename__ = "articles"
+    __table_args__ = (UniqueConstraint("site_id", "thread_id", name="uq_articles_site_thread"),
+                      Index("ix_articles_last_seen", "last_seen_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    thread_id: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str | None] = mapped_column(String(300))
+    url: Mapped[str | None] = mapped_column(String(2000))  # http(s) only
+    first_seen_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+    site: Mapped[Site] = relationship()
+
+
+class CommentReport(Base):
+    """A reader's report of a comment ("signaler"), at most one per (comment, reporter) (core.reports)."""
+
+    __tablename__ = "comment_reports"
+    __table_args__ = (UniqueConstraint("comment_id", "reporter_id", name="uq_reports_comment_reporter"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    comment_id: Mapped[int] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"))
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    reporter_id: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str | None] = mapped_column(String(1000))
+    source: Mapped[str] = mapped_column(String(32), default="api")  # api, webhook
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
 
 
 class AuthorStanding(Base):

@@ -36,7 +36,8 @@ def _site_or_404(site_id: int) -> Site:
 
 def _snapshot(site: Site) -> dict:
     return {"name": site.name, "policy": merged(site.policy), "callback_url": site.callback_url,
-            "reject_reasons": list(site.reject_reasons or []), "timezone": site.timezone}
+            "reject_reasons": list(site.reject_reasons or []), "timezone": site.timezone,
+            "report_threshold": site.report_threshold}
 
 
 @bp.route("/admin/sites", methods=["GET", "POST"])
@@ -85,6 +86,7 @@ def admin_site(site_id: int):
     site.name, site.policy = parsed.name, parsed.policy
     site.reject_reasons, site.callback_url = parsed.reject_reasons, parsed.callback_url
     site.timezone = parsed.timezone
+    site.report_threshold = parsed.report_threshold
     note = describe_changes(before, _snapshot(site))
     if note:
         _audit("settings", site.id, note)

@@ -47,7 +47,7 @@ ACTOR_NAMES = {"model": lazy_gettext("Model"), "rule": lazy_gettext("Word list")
                "system": lazy_gettext("System")}
 STATUS_NAMES = {"pending": lazy_gettext("pending"), "flagged": lazy_gettext("to review"),
                 "approved": lazy_gettext("approved"), "rejected": lazy_gettext("rejected")}
-TAB_NAMES = {"flagged": lazy_gettext("To review"), "pending": lazy_gettext("Pending"),
+TAB_NAMES = {"flagged": lazy_gettext("To review"), "reported": lazy_gettext("Reported"), "pending": lazy_gettext("Pending"),
              "approved": lazy_gettext("Approved"), "rejected": lazy_gettext("Rejected"), "all": lazy_gettext("All")}
 ROLE_NAMES = {"moderator": lazy_gettext("moderator"), "admin": lazy_gettext("admin")}
 LIST_NAMES = {"banned": lazy_gettext("banned"), "suspect": lazy_gettext("suspect"),
@@ -68,7 +68,8 @@ ACTION_NAMES = {"approved": lazy_gettext("approved"), "flagged": lazy_gettext("t
                 "author_withdraw_warning": lazy_gettext("author's warning withdrawn"),
                 "author_note": lazy_gettext("note on an author"),
                 "author_delete_note": lazy_gettext("note on an author removed"),
-                "author_reject_waiting": lazy_gettext("author's waiting comments rejected")}
+                "author_reject_waiting": lazy_gettext("author's waiting comments rejected"),
+                "erased": lazy_gettext("erased"), "retention": lazy_gettext("erased (retention)")}
 HTTP_TITLES = {400: lazy_gettext("Bad request"), 401: lazy_gettext("Login required"),
                403: lazy_gettext("Access denied"), 404: lazy_gettext("Page not found"),
                405: lazy_gettext("Method not allowed"), 409: lazy_gettext("Conflict"),

@@ -22,10 +22,12 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.orm import Session, selectinload
 
 from service.dashboard.blueprint import is_row_id
-from core.storage.models import AuditEntry, Comment, ModelResult
+from core import articles, reports
+from core.storage.models import Article, AuditEntry, Comment, ModelResult
 from core.vocabulary import LABELS
 
-TABS = ("flagged", "pending", "approved", "rejected", "all")
+TABS = ("flagged", "reported", "pending", "approved", "rejected", "all")
+STATUS_TABS = ("flagged", "pending", "approved", "rejected")
 SORTS = ("score", "time", "oldest")  # most toxic first, newest first, oldest first (work a queue in order)
 PAGE_SIZE = 25
 AUTOMATIC_ACTORS = ("model", "rule", "system")  # system: the author's standing (core.authors)
@@ -119,6 +121,7 @@ class QueueFilters:
     author: str = ""
     q: str = ""
     cursor: str = ""
+    thread: str = ""  # one article's comments (with ``site``: thread ids are per site)
 
     @classmethod
     def from_args(cls, args) -> QueueFilters:
@@ -142,10 +145,11 @@ class QueueFilters:
             raise BadFilter(gettext("min: expected a number between 0 and 1"))
         cursor = args.get("cursor", "")
         if cursor:
-            parse_cursor(cursor, sort)
+            parse_cursor(cursor, "reported" if tab == "reported" else sort)
         return cls(tab=tab, sort=sort, site_id=int(site) if site else None, label=label, min_score=min_score,
                    since=_parse_date(args.get("since", ""), "since"), until=_parse_date(args.get("until", ""), "until"),
-                   author=args.get("author", "").strip()[:200], q=args.get("q", "").strip()[:200], cursor=cursor)
+                   author=args.get("author", "").strip()[:200], q=args.get("q", "").strip()[:200], cursor=cursor,
+                   thread=args.get("thread", "").strip()[:200])
 
     def query_string(self, **changes: Any) -> str:
         """The URL query for these filters with some changed (empty values left out)."""
@@ -153,7 +157,7 @@ class QueueFilters:
         pairs = {"tab": f.tab, "sort": f.sort, "site": f.site_id or "", "label": f.label,
                  "min": f.min_score if f.label and f.min_score != 0.5 else "",
                  "since": f.since.isoformat() if f.since else "", "until": f.until.isoformat() if f.until else "",
-                 "author": f.author, "q": f.q, "cursor": f.cursor}
+                 "author": f.author, "q": f.q, "thread": f.thread, "cursor": f.cursor}
         return urlencode({k: v for k, v in pairs.items() if v not in ("", None)})
 
 
@@ -166,6 +170,9 @@ def _row_id(text: str) -> int:
 def parse_cursor(cursor: str, sort: str) -> tuple[float | None, int]:
     """``t<id>`` for time order, ``s<score>:<id>`` or ``n:<id>`` (no score yet) for score order."""
     try:
+        if sort == "reported" and cursor.startswith("r"):
+            count, _, ident = cursor[1:].partition(":")
+            return float(_row_id(count)), _row_id(ident)
         if sort == "time" and cursor.startswith("t"):
             return None, _row_id(cursor[1:])
         if sort == "oldest" and cursor.startswith("o"):
@@ -182,6 +189,8 @@ def parse_cursor(cursor: str, sort: str) -> tuple[float | None, int]:
 
 
 def make_cursor(comment: Comment, sort: str) -> str:
+    if sort == "reported":
+        return f"r{comment.report_count}:{comment.id}"
     if sort == "time":
         return f"t{comment.id}"
     if sort == "oldest":
@@ -212,16 +221,27 @@ def apply_filters(stmt: Select, f: QueueFilters) -> Select:
         stmt = stmt.where(or_(Comment.author_id == f.author, Comment.author_name == f.author))
     if f.q:
         stmt = stmt.where(folded(Comment.text).contains(fold_text(f.q), autoescape=True))
+    if f.thread:
+        stmt = stmt.where(Comment.thread_id == f.thread)
     return stmt
+
+
+def reported_only(stmt: Select) -> Select:
+    """The "reported" tab: comments readers reported that no moderator has settled yet (flagged, pending, or
+    approved automatically); a moderator's approval or a rejection takes them out."""
+    return stmt.where(Comment.report_count > 0, or_(
+        Comment.status.in_(("flagged", "pending")),
+        and_(Comment.status == "approved", Comment.decided_by.in_(AUTOMATIC_ACTORS + ("system",)))))
 
 
 def tab_counts(session: Session, f: QueueFilters) -> dict[str, int]:
     stmt = apply_filters(select(Comment.status, func.count()).select_from(Comment), f).group_by(Comment.status)
     counts = {tab: 0 for tab in TABS}
     for status, n in session.execute(stmt):
-        if status in counts:
+        if status in STATUS_TABS:
             counts[status] = n
         counts["all"] += n
+    counts["reported"] = session.scalar(reported_only(apply_filters(select(func.count()).select_from(Comment), f)))
     return counts
 
 
@@ -233,13 +253,25 @@ class Page:
     decisions: dict[int, AuditEntry] = field(default_factory=dict)  # latest automatic decision per comment
     parents: dict[tuple[int, str], Comment] = field(default_factory=dict)
     moderations: dict[int, AuditEntry] = field(default_factory=dict)  # latest moderator entry per comment
+    articles: dict[tuple[int, str], Article] = field(default_factory=dict)  # by (site id, thread id)
+    reports: dict[int, dict[str, int]] = field(default_factory=dict)  # readers' reports per reason
+    report_texts: dict[int, list[str]] = field(default_factory=dict)  # readers' latest words
 
 
 def queue_page(session: Session, f: QueueFilters, size: int = PAGE_SIZE) -> Page:
     stmt = apply_filters(select(Comment), f).options(selectinload(Comment.result), selectinload(Comment.site))
-    if f.tab != "all":
+    if f.tab == "reported":
+        stmt = reported_only(stmt)
+    elif f.tab != "all":
         stmt = stmt.where(Comment.status == f.tab)
-    if f.sort == "time":
+    sort = "reported" if f.tab == "reported" else f.sort
+    if sort == "reported":  # most reported first, then the oldest
+        if f.cursor:
+            count, ident = parse_cursor(f.cursor, "reported")
+            stmt = stmt.where(or_(Comment.report_count < count,
+                                  and_(Comment.report_count == count, Comment.id > ident)))
+        stmt = stmt.order_by(Comment.report_count.desc(), Comment.id.asc())
+    elif f.sort == "time":
         if f.cursor:
             stmt = stmt.where(Comment.id < parse_cursor(f.cursor, "time")[1])
         stmt = stmt.order_by(Comment.id.desc())
@@ -257,11 +289,15 @@ def queue_page(session: Session, f: QueueFilters, size: int = PAGE_SIZE) -> Page
                                       Comment.score.is_(None)))
         stmt = stmt.order_by(Comment.score.desc().nulls_last(), Comment.id.desc())
     rows = list(session.scalars(stmt.limit(size + 1)))
-    next_cursor = make_cursor(rows[size - 1], f.sort) if len(rows) > size else None
+    next_cursor = make_cursor(rows[size - 1], sort) if len(rows) > size else None
     page = Page(rows[:size], next_cursor, f)
     page.decisions = automatic_decisions(session, [c.id for c in page.comments])
     page.parents = parents_of(session, page.comments)
     page.moderations = moderator_decisions(session, [c.id for c in page.comments])
+    page.articles = articles.for_comments(session, page.comments)
+    reported = [c.id for c in page.comments if c.report_count]
+    page.reports = reports.reason_counts(session, reported)
+    page.report_texts = reports.reader_texts(session, reported)
     return page
 
 
@@ -269,7 +305,8 @@ def moderator_decisions(session: Session, comment_ids: list[int]) -> dict[int, A
     """The latest moderator (or admin) entry of each comment: who decided, why; an undo when it was undone."""
     if not comment_ids:
         return {}
-    stmt = (select(AuditEntry).where(AuditEntry.comment_id.in_(comment_ids), AuditEntry.actor.in_(HUMAN_ACTORS))
+    stmt = (select(AuditEntry).where(AuditEntry.comment_id.in_(comment_ids), AuditEntry.actor.in_(HUMAN_ACTORS),
+                                     AuditEntry.status_to.is_not(None))  # not an erasure entry (no status)
             .order_by(AuditEntry.id))
     return {entry.comment_id: entry for entry in session.scalars(stmt)}
 

@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
+from core import articles, reports
 from core.decisions import record_decision
 from core.queues import UNDO_PREFIX, UNDO_TTL_S
 from core.storage.models import Comment, Site
@@ -93,7 +94,9 @@ def comment_page(comment_id: int):
     comment = _comment_or_404(comment_id)
     s = db_session()
     page_like = {"decisions": automatic_decisions(s, [comment.id]), "parents": parents_of(s, [comment]),
-                 "moderations": moderator_decisions(s, [comment.id])}
+                 "moderations": moderator_decisions(s, [comment.id]),
+                 "articles": articles.for_comments(s, [comment]), "reports": reports.reason_counts(s, [comment.id]),
+                 "report_texts": reports.reader_texts(s, [comment.id])}
     return render_template("comment.html", c=comment, page=page_like, **_panel_context(comment),
                            reject_reasons={str(comment.site_id): list(comment.site.reject_reasons or [])})
 
@@ -209,7 +212,7 @@ def undo():
     undone, skipped = [], []
     for comment_id, status_from, status_to in changes:
         comment = s.get(Comment, comment_id)
-        if comment is None or comment.status != status_to:
+        if comment is None or comment.status != status_to or comment.erased_at is not None:
             skipped.append(comment_id)
             continue
         record_decision(s, comment, status_from, actor=Actor.moderator.value, actor_name=current_user.username,

@@ -10,6 +10,7 @@ from flask_babel import gettext
 
 from core import netguard
 from core.policy import LABELS, merged
+from core.reports import DEFAULT_THRESHOLD as DEFAULT_REPORT_THRESHOLD, MAX_THRESHOLD as MAX_REPORT_THRESHOLD
 from core.wordlists import normalize_term
 from service.dashboard.highlight import safe_url
 from service.dashboard.i18n import DEFAULT_TIMEZONE, LABEL_NAMES, name_of, valid_timezone
@@ -26,6 +27,7 @@ class ParsedSettings:
     reject_reasons: list[str] = field(default_factory=list)
     callback_url: str | None = None
     timezone: str = DEFAULT_TIMEZONE
+    report_threshold: int = DEFAULT_REPORT_THRESHOLD
     errors: list[str] = field(default_factory=list)
 
 
@@ -90,8 +92,20 @@ def parse_form(form, current_policy: dict[str, Any] | None) -> ParsedSettings:
     tz = (form.get("timezone") or "").strip() or DEFAULT_TIMEZONE
     if not valid_timezone(tz):
         errors.append(gettext("Time zone: “%(value)s” is not a time zone name such as Europe/Paris", value=tz[:64]))
+    report_threshold = _report_threshold(form, errors)
     return ParsedSettings(name=name, policy=policy, reject_reasons=reasons, callback_url=url or None, timezone=tz,
-                          errors=errors)
+                          report_threshold=report_threshold, errors=errors)
+
+
+def _report_threshold(form, errors: list[str]) -> int:
+    raw = (form.get("report_threshold") or "").strip()
+    if not raw:
+        return DEFAULT_REPORT_THRESHOLD
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_REPORT_THRESHOLD:
+        errors.append(gettext("Reports before flagging: a whole number between 1 and %(max)s",
+                              max=MAX_REPORT_THRESHOLD))
+        return DEFAULT_REPORT_THRESHOLD
+    return int(raw)
 
 
 def callback_problem(url: str, settings) -> str | None:
@@ -125,7 +139,7 @@ def describe_changes(old: dict[str, Any], new: dict[str, Any]) -> str:
             notes.append(part)
     if old_p.get("banned_action") != new_p.get("banned_action"):
         notes.append(f"banned_action: {old_p.get('banned_action')} → {new_p.get('banned_action')}")
-    for key in ("name", "callback_url", "timezone"):
+    for key in ("name", "callback_url", "timezone", "report_threshold"):
         if old.get(key) != new.get(key):
             notes.append(f"{key}: {old.get(key) or '—'} → {new.get(key) or '—'}")
     if old.get("reject_reasons") != new.get("reject_reasons"):

@@ -32,6 +32,11 @@ def reason_text(reason: Any) -> str:
     if kind == "word":
         return gettext("Word from the “%(list)s” list: “%(term)s”", list=name_of(LIST_NAMES, reason.get("list", "")),
                        term=reason.get("term", ""))
+    if kind == "reports":  # core.reports: readers' reports reached the site's threshold
+        return gettext("Reported by %(num)s readers (threshold %(threshold)s)", num=reason.get("count", "?"),
+                       threshold=reason.get("threshold", "?"))
+    if kind == "erased":
+        return gettext("Erased before its decision")
     if kind == "author":  # core.vocabulary.author_reason: the author's standing decided it, or an action on them
         return author_reason_text(reason)
     # a moderator's reason or explanation (core.vocabulary.moderator_reason, explanation_reason)

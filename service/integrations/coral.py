@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from core import signing
+from core.articles import MAX_TITLE
 from core.decisions import decide_scored
 from core.ingest import CommentIn, check_text, schedule, store
 from core.storage.models import Comment, Site
@@ -50,9 +51,21 @@ class CoralAuthor(_Loose):
     role: str | None = Field(None, max_length=40)
 
 
+class CoralStoryMetadata(_Loose):
+    title: str | None = Field(None, max_length=2000)
+
+
 class CoralStory(_Loose):
+    """Coral's external moderation request carries the story's id and URL; its title is not in it (Coral keeps it
+    in ``story.metadata.title``), so a title is taken if a proxy adds ``title`` or ``metadata.title``."""
     id: str = Field(max_length=200)
     url: str | None = Field(None, max_length=2000)
+    title: str | None = Field(None, max_length=2000)
+    metadata: CoralStoryMetadata | None = None
+
+    def story_title(self) -> str | None:
+        title = self.title or (self.metadata.title if self.metadata else None)
+        return title.strip()[:MAX_TITLE] if title and "\x00" not in title else None
 
 
 class CoralSite(_Loose):
@@ -183,7 +196,8 @@ def _moderate(site: Site | None):
     created = False
     if comment is None:
         item = CommentIn(text=text, external_id=external_ids[0], author_id=req.author.id, thread_id=req.story.id,
-                         thread_url=req.story.url, parent_id=req.comment.parentID)
+                         thread_url=req.story.url, thread_title=req.story.story_title(),
+                         parent_id=req.comment.parentID)
         comment, created = store(session, site, [item], source="coral",
                                  original_texts=[body if body != text else None])[0]
     if not created and comment.status != "pending":  # Coral retried or replayed a comment Vigie already decided

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 from rq import Queue
 
+from core import metrics, sealing
+
 from core.queues import (
     SYNC_FAILURE_TTL_S,
     SYNC_JOB,
@@ -51,16 +53,22 @@ class SyncScores:
     batch: int = 1  # texts in that forward pass
 
 
-def score(redis, texts: list[str], timeout_ms: int) -> SyncScores:
-    """Score ``texts`` on a worker within ``timeout_ms``. Raises SyncUnavailable."""
+def score(redis, texts: list[str], timeout_ms: int, sealed: bool = False) -> SyncScores:
+    """Score ``texts`` on a worker within ``timeout_ms``. ``sealed`` (Perspective's doNotStore): the texts cross
+    Redis encrypted for the live workers' in-memory keys (core/sealing.py), never in plaintext. Raises
+    SyncUnavailable."""
     request_id = uuid.uuid4().hex
     deadline = time.time() + timeout_ms / 1000
     request_key, result_key = SYNC_REQUEST_KEY + request_id, SYNC_RESULT_KEY + request_id
     queue = Queue(SYNC_QUEUE, connection=redis)
     job = None
     try:
+        if sealed:
+            request = {"sealed": sealing.seal(list(texts), _worker_keys(redis, deadline)), "deadline": deadline}
+        else:
+            request = {"texts": list(texts), "deadline": deadline}
         pipe = redis.pipeline()
-        pipe.set(request_key, json.dumps({"texts": list(texts), "deadline": deadline}), px=timeout_ms + 1000)
+        pipe.set(request_key, json.dumps(request), px=timeout_ms + 1000)
         pipe.rpush(SYNC_PENDING_LIST, request_id)
         pipe.execute()
         job = queue.enqueue(SYNC_JOB, request_id, ttl=max(1, math.ceil(timeout_ms / 1000)),
@@ -72,23 +80,41 @@ def score(redis, texts: list[str], timeout_ms: int) -> SyncScores:
         while answer is None and remaining > 0:
             answer = redis.blpop([result_key], timeout=min(remaining, slice_s))
             remaining = deadline - time.time()
+    except sealing.Unsealable as exc:  # no live worker has published a key: none would answer anyway
+        metrics.sync_request("unavailable")
+        raise SyncUnavailable("no live worker to score the comment") from exc
     except Exception as exc:  # Redis down or failing
         log.warning("sync scoring unavailable", exc_info=True)
+        metrics.sync_request("unavailable")
         _withdraw(redis, queue, job, request_id)
         raise SyncUnavailable("the scoring queue is unavailable") from exc
     if answer is None:
+        metrics.sync_request("timeout")
         _withdraw(redis, queue, job, request_id)
         raise SyncUnavailable(f"no worker scored the comment within {timeout_ms} ms")
     _withdraw(redis, queue, job, request_id, answered=True)
     value = json.loads(answer[1])
     if value.get("error") == SYNC_TOO_LONG:
+        metrics.sync_request("too_long")
         raise SyncUnavailable(f"the comment is too long to score within {timeout_ms} ms on this server "
                               f"({value.get('windows', '?')} windows of text)")
     if "error" in value:
+        metrics.sync_request("error")
         raise SyncUnavailable(f"the scoring job failed: {value['error']}")
+    metrics.sync_request("answered")
     return SyncScores(scores=value["scores"], model=value["model"], version=value["version"],
                       threshold=value.get("threshold"), model_ms=value.get("model_ms", 0.0),
                       batch=value.get("batch", 1))
+
+
+def _worker_keys(redis, deadline: float) -> dict[str, bytes]:
+    """The live workers' public keys; while there is none yet (a worker starting, Redis just restarted: workers
+    publish theirs every few seconds) wait for one within the budget."""
+    keys = sealing.live_keys(redis)
+    while not keys and time.time() + 0.05 < deadline:
+        time.sleep(0.05)
+        keys = sealing.live_keys(redis)
+    return keys
 
 
 def _withdraw(redis, queue: Queue, job, request_id: str, answered: bool = False) -> None:
