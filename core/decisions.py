@@ -67,6 +67,7 @@ def apply_scores(session: Session, site: Site, comment: Comment, scores: dict[st
     result.model_name = model_name
     result.model_version = model_version
     result.latency_ms = latency_ms
+    result.threshold = threshold
     result.spans = None
     session.add(result)
     comment.score = scores.get("toxicity")

@@ -13,6 +13,7 @@ without importing ``workers``. Every worker job takes the worker's ``Services`` 
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from typing import Iterable
 
@@ -24,17 +25,20 @@ SYNC_QUEUE = "vigie-sync"  # synchronous scoring for Perspective / Coral: served
 SCORE_QUEUE = "vigie-score"  # drain jobs (batched scoring)
 EXPLAIN_QUEUE = "vigie-explain"  # spans for flagged comments: served after scoring, off the decision path
 WEBHOOK_QUEUE = "vigie-webhooks"  # outgoing callbacks; separate worker so a slow receiver never slows scoring
-# A model worker serves sync scoring first, then batches, then the spans of flagged comments.
-DEFAULT_QUEUES = (SYNC_QUEUE, SCORE_QUEUE, EXPLAIN_QUEUE)
+TRAIN_QUEUE = "vigie-train"  # a site's own model (issue 13): the shared encoder's embeddings, then a small head
+# A model worker serves sync scoring first, then batches, then the spans of flagged comments, then training.
+DEFAULT_QUEUES = (SYNC_QUEUE, SCORE_QUEUE, EXPLAIN_QUEUE, TRAIN_QUEUE)
 MODEL_QUEUES = frozenset(DEFAULT_QUEUES)
 ALL_QUEUES = (*DEFAULT_QUEUES, WEBHOOK_QUEUE)
-QUEUE_ALIASES = {"sync": SYNC_QUEUE, "score": SCORE_QUEUE, "explain": EXPLAIN_QUEUE, "webhooks": WEBHOOK_QUEUE}
+QUEUE_ALIASES = {"sync": SYNC_QUEUE, "score": SCORE_QUEUE, "explain": EXPLAIN_QUEUE, "webhooks": WEBHOOK_QUEUE,
+                 "train": TRAIN_QUEUE}
 
 # --------------------------------------------------------------------------------------------- job names
 DRAIN_JOB = "workers.jobs.drain"
 EXPLAIN_JOB = "workers.jobs.explain"
 SYNC_JOB = "workers.sync_jobs.score_pending"
 DELIVER_JOB = "workers.delivery.deliver"
+TRAIN_JOB = "workers.site_training.train_job"
 
 # ------------------------------------------------------------------------------------------------- keys
 PENDING_KEY = "vigie:pending"  # sorted set: comment ids waiting for a drain job (score: arrival time)
@@ -52,6 +56,8 @@ WEBHOOK_SEEN_PREFIX = "vigie:webhook-seen:"  # + site:timestamp:signature: repla
 DELIVERY_QUEUED_PREFIX = "vigie:delivery-queued:"  # + delivery id: its job was queued (kept FAILURE_TTL_S)
 UNDO_PREFIX = "vigie:undo:"  # + user id: a moderator's last actions
 RATE_LIMIT_PREFIX = "vigie-limits"  # Flask-Limiter's counters (service/ratelimit.py): failed logins, API keys
+TRAIN_STATUS_PREFIX = "vigie:train:"  # + site id: JSON {state, progress, message, candidate_id} of its training
+TRAIN_STATUS_TTL_S = 7 * 86400
 WORKERS_KEY = "vigie:workers"  # sorted set: model worker name -> time of its last heartbeat (while listening)
 
 # ---------------------------------------------------------------------------------------------- TTLs
@@ -134,6 +140,26 @@ def _enqueue_drain(connection: Redis, job_timeout_s: int) -> None:
         with contextlib.suppress(Exception):
             connection.delete(DRAIN_FLAG)  # let the next arrival (or the reconciler) enqueue it
         raise
+
+
+# --------------------------------------------------------------------------------------- site training
+def enqueue_training(connection: Redis, site_id: int, requested_by: str, timeout_s: int) -> str:
+    """Queue the training of a site's own model (``workers.site_training.train_job``); returns the job id."""
+    set_training_status(connection, site_id, {"state": "queued", "progress": 0.0, "message": "",
+                                              "requested_by": requested_by})
+    job = queue(TRAIN_QUEUE, connection).enqueue(TRAIN_JOB, site_id, requested_by, job_timeout=timeout_s,
+                                                 result_ttl=3600, failure_ttl=FAILURE_TTL_S)
+    return job.id
+
+
+def set_training_status(connection: Redis, site_id: int, status: dict) -> None:
+    connection.set(f"{TRAIN_STATUS_PREFIX}{site_id}", json.dumps({**status, "at": time.time()}),
+                   ex=TRAIN_STATUS_TTL_S)
+
+
+def training_status(connection: Redis, site_id: int) -> dict | None:
+    raw = connection.get(f"{TRAIN_STATUS_PREFIX}{site_id}")
+    return json.loads(raw) if raw else None
 
 
 def pending_count(connection: Redis) -> int:

@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     api_rate_limit: str = Field("50 per second;1200 per minute", description="Requests per API key (REST, "
                                 "Perspective, admin API); off disables.")
 
+    site_train_base_rows: int = Field(800, ge=0, le=100_000, description="Base-data rows mixed into the training of "
+                                      "a site's own model, so it does not forget (0: the site's decisions only).")
+    site_train_steps: int = Field(300, ge=1, le=100_000, description="Optimisation steps of a site model's head.")
+
     @field_validator("login_rate_limit_ip", "login_rate_limit_user", "api_rate_limit")
     @classmethod
     def _rate_limit(cls, value: str) -> str:

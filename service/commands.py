@@ -1,5 +1,5 @@
 """Subcommands of ``vigie`` for running and operating the service: web, up, migrate, create-site, create-user,
-failed, reconcile (``vigie worker`` is in workers/cli.py). Every setting comes from ``VIGIE_*`` environment
+failed, reconcile, labels export (``vigie worker`` is in workers/cli.py). Every setting comes from ``VIGIE_*`` environment
 variables (core/settings.py)."""
 from __future__ import annotations
 
@@ -276,6 +276,44 @@ def reconcile(min_age: float | None) -> None:
     click.echo(f"{count} pending comment(s) re-queued")
 
 
+@click.group("labels")
+def labels_group() -> None:
+    """Labelled examples made from moderators' decisions (issue 13)."""
+
+
+@labels_group.command("export")
+@click.option("--site", "slug", required=True, help="The site's slug.")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None,
+              help="Only decisions from this date (UTC).")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None,
+              help="Only decisions before this date (UTC).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-", show_default=True,
+              help="CSV file (- for stdout).")
+def labels_export(slug: str, since, until, output: str) -> None:
+    """Write a site's labelled decisions as CSV: text, label (1 = rejected), labels, reason, decided_at, moderator,
+    source, the model's scores at decision time, model name and version. The latest human decision on a comment
+    wins; undone decisions do not count."""
+    from datetime import timezone
+
+    from core.labels import site_labels, write_csv
+
+    def utc(moment):
+        return moment.replace(tzinfo=timezone.utc) if moment is not None else None
+
+    db = Database(_settings().resolved_database_url)
+    with db.session() as session:
+        site_id = session.scalar(select(Site.id).where(Site.slug == slug))
+        if site_id is None:
+            raise click.ClickException(f"no site with slug {slug!r}")
+        examples = site_labels(session, site_id, utc(since), utc(until))
+    if output == "-":
+        write_csv(examples, sys.stdout)
+    else:
+        with open(output, "w", newline="", encoding="utf-8") as f:
+            write_csv(examples, f)
+    click.echo(f"{len(examples)} labelled decision(s) of {slug}", err=True)
+
+
 @click.command()
 @click.option("--site", "slug", required=True, help="The site's slug.")
 @click.option("--author", "author_id", default=None, help="Erase every comment of this author id on the site.")
@@ -307,4 +345,4 @@ def erase(slug: str, author_id: str | None, comment_id: int | None, actor_name: 
                                                                          if k != "comments"))
 
 
-COMMANDS = [web, up, migrate, create_site_command, create_user_command, failed, reconcile, erase]
+COMMANDS = [web, up, migrate, create_site_command, create_user_command, failed, reconcile, erase, labels_group]

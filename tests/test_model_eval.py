@@ -141,7 +141,7 @@ CLEAR_FINE = ["Je suis musulman et je fais le ramadan cette année.",
               "La marche des fiertés aura lieu samedi à Paris."]
 
 
-@pytest.mark.xfail(strict=True, reason="2026.11.1 flags plain mentions of identity groups (issue 9)")
+@pytest.mark.xfail(strict=True, reason="2026.12.1 still flags some plain mentions of identity groups (issue 9)")
 def test_shipped_model_passes_clear_functional_cases(vigie):
     tox = [p["toxicity"] for p in vigie.predict(CLEAR_HATEFUL + CLEAR_FINE)]
     assert all(t >= vigie.threshold for t in tox[: len(CLEAR_HATEFUL)]), tox

@@ -37,7 +37,7 @@ def test_train_writes_a_loadable_artifact(tmp_path, model_cache, monkeypatch):
     out = tmp_path / "artifact"
     dev = tmp_path / "dev.csv"
     res = CliRunner().invoke(main, ["train", "--data-dir", str(data), "--output-dir", str(out), "--epochs", "1",
-                                    "--french-only", "--threads", "2", "--write-dev", str(dev)])
+                                    "--no-stage2", "--french-only", "--threads", "2", "--write-dev", str(dev)])
     assert res.exit_code == 0, res.output
     assert {p.name for p in out.iterdir()} >= {"adapter.safetensors", "config.json", "metrics.json"}
     conf = json.loads((out / "config.json").read_text())

@@ -152,13 +152,24 @@ def _fmt(m: dict) -> str:
 @click.option("--bias", is_flag=True,
               help="also print subgroup / BPSN / BNSP AUC of toxicity per identity group (French keyword list)")
 @click.option("--json", "json_out", type=click.Path(), default=None, help="write the metrics as JSON here")
+@click.option("--site", "site_slug", default=None,
+              help="evaluate against this site's moderators (stored scores and decisions; no FILE, no model)")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None,
+              help="with --site: decisions from this date (UTC)")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None,
+              help="with --site: decisions before this date (UTC)")
 @model_options
-def eval_command(file, label_column, text_column, threshold, by_column, functional, bias, json_out, model_name,
-                 device, quantize, threads):
+def eval_command(file, label_column, text_column, threshold, by_column, functional, bias, json_out, site_slug,
+                 since, until, model_name, device, quantize, threads):
     """Evaluate a model on a labelled CSV: ROC AUC, precision, recall, F1 and confusion matrix per label
     (toxicity at the model's shipped threshold, category labels at 0.5). With --functional: the share of
     cases handled right per functionality of a functional test suite. With --bias: the Jigsaw
-    unintended-bias AUCs per identity group."""
+    unintended-bias AUCs per identity group. With --site SLUG: the site's current policy and the scores stored
+    with its comments against its moderators' decisions (the dashboard's Stats panel shows the same figures)."""
+    if site_slug:
+        from workers.site_cli import eval_site
+
+        return eval_site(site_slug, since, until, json_out)
     if functional:
         return _eval_functional(file, threshold, json_out, model_name, device, quantize, threads)
     if not file:
@@ -267,20 +278,35 @@ def explain_command(text, label, top_k, model_name, device, quantize, threads):
 @click.option("--cache-dir", default=None, help="base encoder cache [env VIGIE_MODEL_CACHE]")
 @click.option("--write-dev", type=click.Path(dir_okay=False), default=None,
               help="also write the French dev split to this CSV (for `vigie eval`)")
-@click.option("--stage2/--no-stage2", default=False, show_default=True,
-              help="experimental: after stage 1, fine-tune the top encoder layers on cached hidden states "
-                   "(more data, synthetic identity templates; see MODEL_CARD.md, not the shipped recipe)")
+@click.option("--stage2/--no-stage2", default=True, show_default=True,
+              help="after stage 1, fine-tune the top encoder layers on cached hidden states (synthetic identity "
+                   "and contrast templates) and mix them with stage 1's (the shipped recipe, MODEL_CARD.md); "
+                   "--no-stage2: stage 1 only (LoRA, the 2026.11.1 recipe)")
 @click.option("--stage1", "stage1_dir", type=click.Path(exists=True, file_okay=False), default=None,
-              help="skip stage 1: start stage 2 from this artifact's LoRA and head")
+              help="skip stage 1: start stage 2 from this artifact's LoRA and head "
+                   "(workers/model/stage1 = the shipped stage 1)")
 @click.option("--top-epochs", type=int, default=None, help="stage-2 epochs [default 1]")
+@click.option("--site", "site_slug", default=None,
+              help="train this site's own model (a head over the shared encoder) on its moderators' decisions "
+                   "and a sample of --data-dir; stored as a candidate for an admin to promote")
+@click.option("--holdout", type=float, default=0.25, show_default=True,
+              help="with --site: share of the newest decisions held back for evaluation")
+@click.option("--base-rows", type=int, default=800, show_default=True, help="with --site: base-data rows mixed in")
+@click.option("--steps", type=int, default=None, help="with --site: training steps of the head [default 300]")
 def train_command(data_dir, output_dir, epochs, batch_size, lr, seed, max_rows, multilingual, device, threads,
-                  cache_dir, write_dev, stage2, stage1_dir, top_epochs):
-    """Fine-tune the default model (LoRA on all layers + label heads) on the CSVs under --data-dir.
-    --stage2 adds the experimental second stage (full fine-tuning of the top layers on cached hidden
-    states, more data, synthetic identity templates).
+                  cache_dir, write_dev, stage2, stage1_dir, top_epochs, site_slug, holdout, base_rows, steps):
+    """Fine-tune the default model on the CSVs under --data-dir: stage 1 (LoRA on all layers + label heads),
+    then stage 2 (full fine-tuning of the top 2 layers on cached hidden states, with the synthetic identity
+    and contrast templates, mixed 0.2/0.8 with stage 1's top layers). --no-stage2: stage 1 only.
 
     Writes adapter.safetensors, config.json (labels, threshold chosen on the dev split) and metrics.json.
-    Time on 2 CPU cores: see MODEL_CARD.md ("Reproduce")."""
+    Time on 2 CPU cores: see MODEL_CARD.md ("Reproduce").
+
+    With --site SLUG: a candidate model for that site (see README, "Learning from your moderators")."""
+    if site_slug:
+        from workers.site_cli import train_site_command
+
+        return train_site_command(site_slug, data_dir, holdout, base_rows, steps, threads)
     from workers.model import DEFAULT_ARTIFACT
     from workers.model.topfit import TopConfig, train_two_stage
     from workers.model.train import TrainConfig, train_main

@@ -29,7 +29,7 @@ from core.decisions import apply_scores
 from core.services import Services
 from core.storage.models import Comment, ModelResult
 from core.vocabulary import Status
-from workers import runtime
+from workers import runtime, site_heads
 
 log = logging.getLogger(__name__)
 EXPLAIN_TOP_K = 5
@@ -138,15 +138,21 @@ def _score_in(session: Session, svc: Services, ids: list[int],
               summary: dict | None = None) -> tuple[int, list[int]]:
     # Read the texts and let go of the database before inference: no transaction (and no row lock) stays open
     # while the model runs, so a worker that dies mid-batch leaves nothing locked behind it.
-    texts = dict(session.execute(select(Comment.id, Comment.text).where(
-        Comment.id.in_(ids), Comment.status == Status.pending.value)).tuples().all())
-    session.rollback()
+    rows = session.execute(select(Comment.id, Comment.text, Comment.site_id).where(
+        Comment.id.in_(ids), Comment.status == Status.pending.value)).all()
+    texts = {comment_id: text for comment_id, text, _ in rows}
+    site_of = {comment_id: site_id for comment_id, _, site_id in rows}
     if not texts:
+        session.rollback()
         return 0, []
     scorer = runtime.get_scorer(svc.settings)
+    heads = site_heads.heads_for(session, scorer, set(site_of.values()))  # sites' own models (issue 13)
+    session.rollback()
     order = sorted(texts)
     started = time.perf_counter()
-    scored = dict(zip(order, scorer.predict([texts[i] for i in order])))
+    batch_heads = [heads.get(site_of[i]) for i in order] if heads else None
+    scored = dict(zip(order, scorer.predict([texts[i] for i in order], heads=batch_heads)
+                      if heads else scorer.predict([texts[i] for i in order])))
     elapsed = time.perf_counter() - started
     metrics.forward_pass("batch", len(order), elapsed)
     latency_ms = elapsed * 1000 / len(order)
@@ -165,8 +171,10 @@ def _score_in(session: Session, svc: Services, ids: list[int],
     model_version = str(getattr(scorer, "version", ""))
     to_explain = []
     for comment, scores in zip(comments, all_scores):
-        decision = apply_scores(session, comment.site, comment, scores, model_name, model_version, threshold,
-                                latency_ms, svc)
+        head = heads.get(comment.site_id)
+        decision = apply_scores(session, comment.site, comment, scores, model_name,
+                                head.version if head is not None else model_version,
+                                head.threshold if head is not None else threshold, latency_ms, svc)
         if decision.status != Status.approved.value and hasattr(scorer, "explain"):
             to_explain.append(comment.id)
         summary[decision.status] = summary.get(decision.status, 0) + 1

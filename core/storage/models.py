@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -128,6 +129,9 @@ class ModelResult(Base):
     model_name: Mapped[str] = mapped_column(String(200))
     model_version: Mapped[str] = mapped_column(String(100))
     latency_ms: Mapped[float] = mapped_column(Float)
+    # The model's own toxicity threshold when it scored (a site model has its own; migration 0009), so a policy
+    # can be replayed on stored results exactly (core/feedback.py). None for results stored before 0009.
+    threshold: Mapped[float | None] = mapped_column(Float)
     # Character spans that raised the score most: [{"start", "end", "text", "weight"}]
     spans: Mapped[list[Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
@@ -246,6 +250,32 @@ class CommentReport(Base):
     text: Mapped[str | None] = mapped_column(String(1000))
     source: Mapped[str] = mapped_column(String(32), default="api")  # api, webhook
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+
+class SiteModel(Base):
+    """A site's own model (issue 13): a classification head (+ threshold) over the shared encoder, trained on the
+    site's moderator decisions. ``status``: candidate (trained, not used), active (the site's model; at most one
+    per site), retired (was active), declined. Weights are a safetensors blob (never pickle)."""
+
+    __tablename__ = "site_models"
+    __table_args__ = (UniqueConstraint("site_id", "number", name="uq_site_models_site_number"),
+                      Index("ix_site_models_status_site", "status", "site_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)  # 1, 2, ... per site
+    name: Mapped[str] = mapped_column(String(200))  # the shared model's name, e.g. vigie-fr-toxicity
+    base_version: Mapped[str] = mapped_column(String(100))  # the shared model's version it was trained over
+    version: Mapped[str] = mapped_column(String(100))  # e.g. 2026.11.1+site-lemonde.3 (stored with each result)
+    kind: Mapped[str] = mapped_column(String(32), default="head")
+    status: Mapped[str] = mapped_column(String(16), default="candidate")
+    threshold: Mapped[float] = mapped_column(Float)
+    weights: Mapped[bytes] = mapped_column(LargeBinary)  # safetensors bytes
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # held-back figures, candidate vs current
+    trained_by: Mapped[str] = mapped_column(String(200), default="")
+    previous_id: Mapped[int | None] = mapped_column(Integer)  # the model active before this one was promoted
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    promoted_at: Mapped[datetime | None] = mapped_column(TZDateTime)
 
 
 class AuthorStanding(Base):

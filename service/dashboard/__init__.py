@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Flask
 
 # The view modules register their routes on the blueprint when imported.
-from service.dashboard import admin, articles, audit, auth, authors, erase, queue, stats  # noqa: F401
+from service.dashboard import admin, articles, audit, auth, authors, erase, queue, site_model, stats  # noqa: F401
 from service.dashboard.blueprint import bp
 from service.dashboard.i18n import init_i18n
 from service.dashboard.queries import init_search

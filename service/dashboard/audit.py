@@ -18,7 +18,8 @@ ACTIONS = ("approved", "flagged", "rejected", "pending", "undo", "settings", "ke
            "site_created", "user_created", "user_updated",
            "author_ban", "author_unban", "author_suspend", "author_unsuspend", "author_premoderate",
            "author_unpremoderate", "author_warn", "author_withdraw_warning", "author_note", "author_delete_note",
-           "author_reject_waiting", "erased", "retention")
+           "author_reject_waiting", "erased", "retention", "model_trained", "model_promoted",
+           "model_rolled_back", "model_declined")
 
 
 def _date(name: str) -> date | None:

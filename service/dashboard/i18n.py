@@ -69,7 +69,11 @@ ACTION_NAMES = {"approved": lazy_gettext("approved"), "flagged": lazy_gettext("t
                 "author_note": lazy_gettext("note on an author"),
                 "author_delete_note": lazy_gettext("note on an author removed"),
                 "author_reject_waiting": lazy_gettext("author's waiting comments rejected"),
-                "erased": lazy_gettext("erased"), "retention": lazy_gettext("erased (retention)")}
+                "erased": lazy_gettext("erased"), "retention": lazy_gettext("erased (retention)"),
+                "model_trained": lazy_gettext("site model trained"),
+                "model_promoted": lazy_gettext("site model promoted"),
+                "model_rolled_back": lazy_gettext("site model rolled back"),
+                "model_declined": lazy_gettext("site model declined")}
 HTTP_TITLES = {400: lazy_gettext("Bad request"), 401: lazy_gettext("Login required"),
                403: lazy_gettext("Access denied"), 404: lazy_gettext("Page not found"),
                405: lazy_gettext("Method not allowed"), 409: lazy_gettext("Conflict"),

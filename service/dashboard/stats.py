@@ -10,6 +10,7 @@ from flask import abort, render_template, request
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from core import feedback
 from service.context import db_session
 from service.dashboard.blueprint import bp, is_row_id
 from core.storage.models import AuditEntry, Comment, ModelResult, Site
@@ -112,4 +113,7 @@ def stats():
             "score_buckets": score_distribution(s, since, site_id), "overturns": overturns(s, since, site_id),
             "thresholds": list(THRESHOLDS), "labels": list(LABELS)}
     sites = list(s.scalars(select(Site).order_by(Site.name)))
-    return render_template("stats.html", data=data, sites=sites, site_id=site_id, days=days)
+    site = s.get(Site, site_id) if site_id else None
+    # the model against this site's moderators: the same computation as `vigie eval --site --since`
+    fb = feedback.evaluate_site(s, site, since) if site is not None else None
+    return render_template("stats.html", data=data, sites=sites, site_id=site_id, days=days, fb=fb)

@@ -17,7 +17,7 @@ from core import vocabulary
 from core.settings import Settings
 
 DEFAULT_NAME = "vigie-fr-toxicity"
-MODEL_VERSION = "2026.11.1"
+MODEL_VERSION = "2026.12.1"
 DEFAULT_ARTIFACT = Path(__file__).parent / "default"
 LABELS = list(vocabulary.LABELS)  # the model's output head, in order (a list, as in the artifact's config.json)
 

@@ -102,12 +102,30 @@ class Scorer:
             m[r, : len(w)] = 1
         return self._forward(x.to(self.device), m.to(self.device)).float().cpu().numpy()
 
-    def predict(self, texts: list[str]) -> list[dict[str, float]]:
+    supports_heads = False  # a scorer with a pooled embedding can apply per-site heads (predict's ``heads``)
+
+    def _batches(self, wins):
+        for b in plan_batches([len(w) for w in wins], self.batch_size):
+            L = max(len(wins[j]) for j in b)
+            x = torch.full((len(b), L), self.pad_id, dtype=torch.long)
+            m = torch.zeros((len(b), L), dtype=torch.long)
+            for r, j in enumerate(b):
+                x[r, : len(wins[j])] = torch.as_tensor(wins[j])
+                m[r, : len(wins[j])] = 1
+            yield b, x.to(self.device), m.to(self.device)
+
+    @torch.inference_mode()
+    def predict(self, texts: list[str], heads=None) -> list[dict[str, float]]:
+        """Scores per text. ``heads`` (scorers with ``supports_heads``): one entry per text, None or a per-site
+        head (``workers.model.sitehead.SiteHead``) applied to that text's pooled embedding instead of the
+        model's own head; the encoder runs once for the whole batch, whatever the mix of sites."""
         if isinstance(texts, str):
             raise TypeError("predict takes a list of strings")
         texts = list(texts)
         if not texts:
             return []
+        if heads is not None and any(h is not None for h in heads) and self.supports_heads:
+            return self._predict_with_heads(texts, list(heads))
         wins, owner = self._windows(texts)
         probs = np.zeros((len(wins), len(self.labels)), dtype=np.float32)
         pace = self.pace
@@ -128,6 +146,45 @@ class Scorer:
         out = np.full((len(texts), len(self.labels)), -1.0, dtype=np.float32)
         np.maximum.at(out, np.asarray(owner), probs)
         return [{lab: float(v) for lab, v in zip(self.labels, row)} for row in out]
+
+    def _predict_with_heads(self, texts, heads):
+        wins, owner = self._windows(texts)
+        owner_arr = np.asarray(owner)
+        probs = np.zeros((len(wins), len(self.labels)), dtype=np.float32)
+        for b, x, m in self._batches(wins):
+            pooled = self._pool(x, m)
+            p = torch.sigmoid(self._head(pooled))
+            rows_by_head: dict[int, list[int]] = {}
+            for r, j in enumerate(b):
+                head = heads[owner_arr[j]]
+                if head is not None:
+                    rows_by_head.setdefault(id(head), []).append(r)
+            for rows in rows_by_head.values():
+                head = heads[owner_arr[b[rows[0]]]]
+                idx = torch.as_tensor(rows)
+                p[idx] = torch.sigmoid(head.logits(pooled[idx]))
+            probs[b] = p.float().cpu().numpy()
+        out = np.full((len(texts), len(self.labels)), -1.0, dtype=np.float32)
+        np.maximum.at(out, owner_arr, probs)
+        return [{lab: float(v) for lab, v in zip(self.labels, row)} for row in out]
+
+    @torch.inference_mode()
+    def embed(self, texts: list[str], first_window_only: bool = True) -> np.ndarray:
+        """The pooled encoder output of each text's first window (what a per-site head is trained on):
+        float32 [len(texts), hidden]."""
+        wins, owner = self._windows(list(texts))
+        first: dict[int, int] = {}
+        for j, o in enumerate(owner):
+            first.setdefault(o, j)
+        keep = [first[i] for i in range(len(texts))] if first_window_only else list(range(len(wins)))
+        sub = [wins[j] for j in keep]
+        out = None
+        for b, x, m in self._batches(sub):
+            pooled = self._pool(x, m).float().cpu().numpy()
+            if out is None:
+                out = np.zeros((len(sub), pooled.shape[1]), dtype=np.float32)
+            out[b] = pooled
+        return out if out is not None else np.zeros((0, 0), dtype=np.float32)
 
     def explain(self, text: str, label: str = "toxicity", top_k: int = 5, max_words: int = 64,
                 method: str = "content+lexicon", rel_cutoff: float | None = None) -> list[dict]:
@@ -267,6 +324,22 @@ class VigieScorer(Scorer):
                 wins.append([self.bos] + self.prefix_ids + c + [self.eos])
                 owner.append(i)
         return wins, owner
+
+    supports_heads = True
+
+    def _pool(self, x, m):
+        """Mean-pooled encoder output (the head's input), as ``ToxicityClassifier.forward`` computes it."""
+        h = self.model.encoder(input_ids=x, attention_mask=m).last_hidden_state
+        mask = m.unsqueeze(-1).to(h.dtype)
+        return (h * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+    def _head(self, pooled):
+        return self.model.head(pooled)
+
+    def head_state(self) -> dict[str, torch.Tensor]:
+        """The model's own head (a site head starts from it)."""
+        return {"weight": self.model.head.weight.detach().float().cpu().clone(),
+                "bias": self.model.head.bias.detach().float().cpu().clone()}
 
     def _forward(self, x, m):
         return torch.sigmoid(self.model(x, m))

@@ -29,6 +29,7 @@ from .train import TrainConfig, finalize, train_main, write_config
 from .training_common import PREFIX, encode_texts, make_batches, quick_dev_metrics, set_seed
 
 SYNTHETIC_FILE = "synthetic_fr.csv"
+CONTRAST_FILE = "contrast_fr.csv"  # data/make_contrast_fr.py
 
 
 @dataclass
@@ -52,8 +53,12 @@ class TopConfig:
     multilingual: dict = field(default_factory=dict)
     # loss weight per source file (default 1.0)
     source_weights: dict = field(default_factory=dict)
-    synthetic: bool = True
+    synthetic: bool = True  # add ``extra_files`` (synthetic training CSVs of data/, Vigie label columns)
+    extra_files: list = field(default_factory=lambda: [SYNTHETIC_FILE, CONTRAST_FILE])
     average_last: int = 1  # average the weights at the end of the last N epochs (1 = no averaging)
+    # weight-space interpolation with the stage-1 top layers + head (WiSE-FT-style checkpoint averaging):
+    # final = (1 - mix) * stage 1 + mix * stage 2; 1.0 = stage 2 as trained. 2026.12.1 ships 0.2 (MODEL_CARD.md)
+    mix: float = 0.2
 
 
 def layer_masks(enc, h, m):
@@ -232,11 +237,11 @@ def artifact_tensors(stage1: dict, model: TopModel, frozen: int) -> dict:
 
 def load_stage2_examples(data_dir, cfg: TopConfig):
     examples = D.load_examples(data_dir, cfg.multilingual or False)
-    if cfg.synthetic:
-        p = Path(data_dir) / SYNTHETIC_FILE
+    for name in cfg.extra_files if cfg.synthetic else []:
+        p = Path(data_dir) / name
         if p.is_file():
             for r in D.read_csv_rows(p):
-                examples.append(D.Example(r["text"], SYNTHETIC_FILE, D.map_labels(SYNTHETIC_FILE, r), "train"))
+                examples.append(D.Example(r["text"], name, D.map_labels(name, r), "train"))
     return examples
 
 
@@ -281,8 +286,15 @@ def train_stage2(stage1_dir, data_dir="data", out_dir=None, cfg: TopConfig | Non
     def dev_eval(m):
         return quick_dev_metrics(predict_cached(m, cache, dv_idx), y_dev, src_dev)
 
+    start = {k: v.detach().clone() for k, v in model.state_dict().items()}
     hist = fit_top(model, cache, tr_idx, D.labels_matrix(train), row_weights(train, cfg), cfg, log=log,
                    dev_eval=dev_eval_fn or dev_eval)
+    if cfg.mix < 1.0:
+        trained = model.state_dict()
+        model.load_state_dict({k: (1 - cfg.mix) * start[k] + cfg.mix * trained[k] if start[k].is_floating_point()
+                               else trained[k] for k in start})
+        hist["dev_mixed"] = (dev_eval_fn or dev_eval)(model)
+        log(f"  dev (mix {cfg.mix} with stage 1): {json.dumps(hist['dev_mixed'])}")
     hist["cache_seconds"] = time.time() - t0 - hist["seconds"]
     if out_dir:
         out = Path(out_dir)
