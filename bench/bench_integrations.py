@@ -3,10 +3,16 @@ Coral external moderation endpoint, over real HTTP against ``vigie up`` (gunicor
 the embedded Redis) on a temporary data dir. Prints figures; asserts nothing (targets: docs/architecture.md —
 p99 < 150 ms at 20 requests/s; Coral's external phase waits 200 ms by default).
 
-    python bench/bench_integrations.py [--rate 20] [--seconds 30] [--quantize none|int8] [--threads N]
+    nice -n 5 python bench/bench_integrations.py [--rate 20] [--seconds 30] [--long-every 2] [--quantize none|int8]
 
 Load is open-loop: requests start on a fixed schedule (``--rate`` per second) whatever the previous ones are doing,
-from a thread pool, as independent Coral servers would send them.
+from a thread pool, as independent Coral servers would send them. Every ``--long-every`` seconds one of them is a
+20 KB comment (Perspective's limit; 0: none): the figures of the ordinary calls (the target) and of the long ones
+are printed apart. The long comments are different each time (Coral would answer a repeat as a replay).
+
+The machine is measured in the same run, before and after the load (these machines are shared and differ from one
+session to the next): its fp32 matmul rate (GFLOP/s, the worker's torch threads) and plain ``transformers``
+(``BertModel`` on the same encoder weights, one comment per forward pass: what a sync call costs at the least).
 """
 from __future__ import annotations
 
@@ -88,20 +94,69 @@ def start(data_dir: Path, port: int, quantize: str, threads: int) -> tuple[subpr
     return process, json.loads(created.stdout)
 
 
+def long_texts(texts: list[str], count: int, size: int = 20_000) -> list[str]:
+    """``count`` different French comments of ``size`` characters (UTF-8 bytes: Perspective's 20 KB limit)."""
+    out = []
+    for k in range(count):
+        parts, total = [], 0
+        for text in texts[k % len(texts):] + texts:
+            parts.append(text)
+            total += len(text.encode()) + 1
+            if total >= size:
+                break
+        out.append(" ".join(parts).encode()[:size].decode(errors="ignore"))
+    return out
+
+
+def machine(threads: int) -> str:
+    """The machine as this run finds it: fp32 matmul GFLOP/s and plain transformers' single-comment forward passes
+    per second on the same encoder (``BertModel``, mean pooling left out: the encoder is the cost)."""
+    import torch
+    from transformers import BertModel, PreTrainedTokenizerFast
+    from transformers.utils import logging as hf_logging
+
+    from workers.model.base import build_base
+
+    if threads:
+        torch.set_num_threads(threads)
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    torch.mm(a, b)
+    runs, started = 0, time.perf_counter()
+    while time.perf_counter() - started < 1.0:
+        torch.mm(a, b)
+        runs += 1
+    gflops = runs * 2 * 1024 ** 3 / (time.perf_counter() - started) / 1e9
+    base = build_base(os.environ.get("VIGIE_MODEL_CACHE") or Path.home() / ".cache" / "vigie" / "models")
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    model = BertModel.from_pretrained(str(base), add_pooling_layer=False).eval()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(base / "tokenizer.json"))
+    texts = ["query: " + t for t in corpus(40)]
+    with torch.inference_mode():
+        model(**tokenizer(texts[:1], return_tensors="pt"))
+        started = time.perf_counter()
+        for text in texts:
+            model(**tokenizer([text], return_tensors="pt", truncation=True, max_length=128))
+        rate = len(texts) / (time.perf_counter() - started)
+    return (f"machine: fp32 matmul {gflops:6.1f} GFLOP/s, plain transformers {rate:5.1f} comments/s at batch 1 "
+            f"({1000 / rate:5.1f} ms each), load average {os.getloadavg()[0]:.1f}")
+
+
 def summary(name: str, latencies: list[float], statuses: dict, seconds: float) -> None:
     values = sorted(latencies)
     pick = lambda q: values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")  # noqa: E731
     print(f"{name:<34} p50 {pick(0.5):6.1f} ms  p90 {pick(0.9):6.1f} ms  p99 {pick(0.99):6.1f} ms  "
           f"max {values[-1] if values else float('nan'):6.1f} ms  {len(values) / seconds:5.1f} req/s  "
-          f"statuses {dict(sorted(statuses.items()))}", flush=True)
+          f"statuses {dict(sorted(statuses.items(), key=str))}", flush=True)
 
 
-def open_loop(send, texts: list[str], rate: float, seconds: float) -> tuple[list[float], dict]:
-    latencies: list[float] = []
-    statuses: dict = {}
+def open_loop(send, texts: list[str], rate: float, seconds: float, long: list[str] | None = None,
+              long_every: float = 0) -> tuple[list[float], dict, list[float], dict]:
+    """Ordinary calls' (latencies, statuses), then the long calls' (every ``long_every`` seconds one of them)."""
+    results: dict[bool, tuple[list[float], dict]] = {False: ([], {}), True: ([], {})}
     lock = threading.Lock()
 
-    def one(text: str) -> None:
+    def one(text: str, is_long: bool) -> None:
         started = time.perf_counter()
         try:
             status = send(text)
@@ -109,18 +164,23 @@ def open_loop(send, texts: list[str], rate: float, seconds: float) -> tuple[list
             status = type(exc).__name__
         elapsed = (time.perf_counter() - started) * 1000
         with lock:
+            latencies, statuses = results[is_long]
             latencies.append(elapsed)
             statuses[status] = statuses.get(status, 0) + 1
 
     total = int(rate * seconds)
+    every = max(1, round(long_every * rate)) if long and long_every else 0
     begin = time.perf_counter()
     with ThreadPoolExecutor(max_workers=32) as pool:
         for i in range(total):
             delay = begin + i / rate - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            pool.submit(one, texts[i % len(texts)])
-    return latencies, statuses
+            if every and i % every == every // 2:
+                pool.submit(one, long[(i // every) % len(long)], True)
+            else:
+                pool.submit(one, texts[i % len(texts)], False)
+    return (*results[False], *results[True])
 
 
 def main() -> None:
@@ -129,8 +189,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--quantize", choices=["none", "int8"], default="none")
     parser.add_argument("--threads", type=int, default=0, help="VIGIE_TORCH_THREADS of the worker (0: torch's)")
+    parser.add_argument("--long-every", type=float, default=2.0, help="one 20 KB comment every N seconds (0: none)")
     args = parser.parse_args()
     texts = corpus()
+    long = long_texts(texts, max(1, int(args.seconds / args.long_every) + 1) * 2) if args.long_every else []
+    print(machine(args.threads), flush=True)
     with tempfile.TemporaryDirectory(prefix="vigie-bench-integrations-") as tmp:
         port = free_port()
         print(f"== vigie up (gunicorn web + 1 model worker, SQLite, embedded Redis, quantize={args.quantize}, "
@@ -172,10 +235,17 @@ def main() -> None:
                 idle.append((time.perf_counter() - started) * 1000)
                 time.sleep(0.05)
             summary("perspective analyze, idle", idle, {}, len(idle) * 0.05 + sum(idle) / 1000)
-            latencies, statuses = open_loop(perspective, texts, args.rate, args.seconds)
-            summary(f"perspective analyze @ {args.rate:g}/s", latencies, statuses, args.seconds)
-            latencies, statuses = open_loop(coral, texts, args.rate, args.seconds)
-            summary(f"coral moderation @ {args.rate:g}/s", latencies, statuses, args.seconds)
+            mix = f" + 20 KB every {args.long_every:g} s" if long else ""
+            latencies, statuses, long_lat, long_st = open_loop(perspective, texts, args.rate, args.seconds,
+                                                               long[::2], args.long_every)
+            summary(f"perspective analyze @ {args.rate:g}/s{mix}", latencies, statuses, args.seconds)
+            if long:
+                summary("  the 20 KB calls", long_lat, long_st, args.seconds)
+            latencies, statuses, long_lat, long_st = open_loop(coral, texts, args.rate, args.seconds, long[1::2],
+                                                               args.long_every)
+            summary(f"coral moderation @ {args.rate:g}/s{mix}", latencies, statuses, args.seconds)
+            if long:
+                summary("  the 20 KB calls", long_lat, long_st, args.seconds)
             print(f"coral answers within 200 ms (Coral's default phase timeout): "
                   f"{sum(x < 200 for x in latencies) / max(1, len(latencies)):.1%}; "
                   f"decisions (200): {statuses.get(200, 0)}, no opinion (204): {statuses.get(204, 0)}")
@@ -190,6 +260,7 @@ def main() -> None:
                 process.wait(30)
             except subprocess.TimeoutExpired:
                 process.kill()
+    print(machine(args.threads), flush=True)
 
 
 if __name__ == "__main__":

@@ -4,16 +4,18 @@ processes, a Redis server with an append-only file, SQLite or PostgreSQL).
     python bench/chaos.py                       # every scenario, full length (about 15 minutes)
     python bench/chaos.py --short               # shorter faults and idle time (CI runs this)
     python bench/chaos.py --only worker-kill,idle --database-url postgresql+psycopg://postgres@127.0.0.1/chaos
+    python bench/chaos.py --short --only redis-restart --log-dir var/chaos --json var/chaos/results.json
 
 Each scenario starts a fresh Vigie (its own Redis on a free port, its own database), posts comments at
 ``--rate`` per second from data/dev.csv, injects one fault, keeps the load on, then waits for every accepted comment.
 The harness plays the process supervisor a deployment has (compose's `restart: always`): a process that exits or
 is killed is started again a second later. No other action is taken: recovery must need no human.
 
-Printed per scenario: accepted, decided, lost (accepted, never decided), duplicated (decided by the model more
-than once), restarts, time to full recovery (from the end of the fault until every comment accepted so far is
-decided) and the slowest time to decision. Exit status 1 if any comment was lost or decided twice; timing is
-printed, never judged.
+Printed per scenario: the database, accepted, decided, lost (accepted, never decided), duplicated (decided by the
+model more than once), restarts (which processes the supervisor restarted), time to full recovery (from the end of
+the fault until every comment accepted so far is decided), the slowest time to decision, and for ``idle`` the time
+from the lone comment's POST to its decision. Exit status 1 if any comment was lost or decided twice; timing is
+printed, never judged. ``--log-dir`` keeps each scenario's process logs; ``--json`` writes the results.
 """
 from __future__ import annotations
 
@@ -69,6 +71,7 @@ class Proc:
         self.log = open(log_dir / f"{name}.log", "ab")
         self.process: subprocess.Popen | None = None
         self.restarts = 0
+        self.exits: list[int] = []  # exit status of each restart
         self.supervised = True
         self.start()
 
@@ -78,6 +81,7 @@ class Proc:
 
     def check(self) -> None:
         if self.supervised and self.process is not None and self.process.poll() is not None:
+            self.exits.append(self.process.returncode)
             time.sleep(1)
             self.restarts += 1
             self.start()
@@ -115,8 +119,11 @@ class Vigie:
                 conn.execute(text(f'CREATE DATABASE "{name}"'))
             admin.dispose()
             self.database_url = base.set(database=name).render_as_string(hide_password=False)
+            self.database_kind = "postgresql"
+            self.drop_database = (base.set(database="postgres"), name)
         else:
             self.database_url = f"sqlite:///{workdir / 'vigie.db'}"
+            self.database_kind = "sqlite"
         self.redis = self._proc("redis", [redis_server_binary(), "--port", str(self.redis_port), "--bind", "127.0.0.1",
                                           "--dir", str(self.redis_dir), "--appendonly", "yes",
                                           "--appendfsync", "everysec", "--save", ""])
@@ -182,10 +189,26 @@ class Vigie:
                 "SELECT count(*) FROM (SELECT comment_id FROM audit_log WHERE actor = 'model' "
                 "GROUP BY comment_id HAVING count(*) > 1) AS d")).scalar_one()
 
-    def close(self) -> None:
+    def restarts(self) -> str:
+        """``name×N (exit statuses)`` of each process the supervisor restarted, or ``0``."""
+        parts = [f"{p.name}x{p.restarts} {p.exits}" for p in self.procs if p.restarts]
+        return "; ".join(parts) or "0"
+
+    def close(self, log_dir: Path | None = None) -> None:
         for proc in reversed(self.procs):
             proc.stop()
-        self.engine.dispose()
+        if hasattr(self, "engine"):
+            self.engine.dispose()
+        if getattr(self, "drop_database", None):
+            admin_url, name = self.drop_database
+            admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+            with suppress(Exception), admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+        if log_dir is not None:
+            log_dir.mkdir(parents=True, exist_ok=True)
+            for log in self.workdir.glob("*.log"):
+                shutil.copy(log, log_dir / log.name)
 
 
 class Load:
@@ -325,12 +348,12 @@ def run_fault(name: str, args, texts: list[str]) -> dict:
             waits = [decided[e][1] for e in done if decided[e][1] is not None]
             return {"scenario": name, "accepted": len(accepted), "decided": len(done),
                     "lost": len(accepted - done), "duplicated": v.duplicates(),
-                    "restarts": sum(p.restarts for p in v.procs),
+                    "restarts": v.restarts(), "database": v.database_kind,
                     "recovery_s": round(recovered_at - fault_end, 1) if recovered_at else None,
                     "max_decision_s": round(max(waits), 2) if waits else None}
         finally:
             stop_supervisor.set()
-            v.close()
+            v.close(Path(args.log_dir) / name if args.log_dir else None)
 
 
 def run_idle(args, texts: list[str]) -> dict:
@@ -352,11 +375,12 @@ def run_idle(args, texts: list[str]) -> dict:
                 time.sleep(0.02)
             return {"scenario": f"idle {30 if args.short else args.idle} s", "accepted": 1,
                     "decided": int(decision_s is not None), "lost": int(decision_s is None),
-                    "duplicated": v.duplicates(), "restarts": 0, "recovery_s": None,
-                    "max_decision_s": round(decision_s, 3) if decision_s is not None else None,
+                    "duplicated": v.duplicates(), "restarts": v.restarts(), "database": v.database_kind,
+                    "recovery_s": None, "max_decision_s": round(decision_s, 3) if decision_s is not None else None,
+                    "after_idle_s": round(decision_s, 3) if decision_s is not None else None,
                     "ready_while_idle": ready}
         finally:
-            v.close()
+            v.close(Path(args.log_dir) / "idle" if args.log_dir else None)
 
 
 def main() -> int:
@@ -370,6 +394,8 @@ def main() -> int:
     parser.add_argument("--warm", type=float, default=None, help="seconds of load before the fault")
     parser.add_argument("--after", type=float, default=None, help="seconds of load after the fault")
     parser.add_argument("--idle", type=float, default=180.0, help="idle seconds before the lone comment")
+    parser.add_argument("--log-dir", default=None, help="keep each scenario's process logs in DIR/<scenario>/")
+    parser.add_argument("--json", default=None, help="write the results (a JSON list) to this file")
     args = parser.parse_args()
     args.warm = args.warm if args.warm is not None else (5 if args.short else 15)
     args.after = args.after if args.after is not None else (10 if args.short else 30)
@@ -381,12 +407,16 @@ def main() -> int:
         result = run_idle(args, texts) if name == "idle" else run_fault(name, args, texts)
         print("   " + json.dumps(result), flush=True)
         results.append(result)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(results, indent=1))
     print()
-    print(f"{'scenario':<16} {'accepted':>8} {'decided':>8} {'lost':>5} {'dup':>4} {'restarts':>8} "
-          f"{'recovery s':>10} {'max decision s':>14}")
+    print(f"{'scenario':<16} {'db':<10} {'accepted':>8} {'decided':>8} {'lost':>5} {'dup':>4} {'recovery s':>10} "
+          f"{'max decision s':>14} {'after idle s':>12}  restarts")
     for r in results:
-        print(f"{r['scenario']:<16} {r['accepted']:>8} {r['decided']:>8} {r['lost']:>5} {r['duplicated']:>4} "
-              f"{r['restarts']:>8} {str(r['recovery_s']):>10} {str(r['max_decision_s']):>14}")
+        print(f"{r['scenario']:<16} {r['database']:<10} {r['accepted']:>8} {r['decided']:>8} {r['lost']:>5} "
+              f"{r['duplicated']:>4} {str(r['recovery_s']):>10} {str(r['max_decision_s']):>14} "
+              f"{str(r.get('after_idle_s', '-')):>12}  {r['restarts']}")
     bad = [r["scenario"] for r in results if r["lost"] or r["duplicated"]]
     if bad:
         print("comments lost or decided twice in: " + ", ".join(bad))

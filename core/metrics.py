@@ -101,7 +101,7 @@ class _Metrics:
         self.deliveries = Counter("vigie_webhook_deliveries", "Webhook delivery attempts by outcome (delivered, "
                                   "retry, failed, refused).", ["outcome"])
         self.sync = Counter("vigie_sync_requests", "Synchronous scoring requests (Perspective, Coral) by outcome "
-                            "(answered, timeout, unavailable, error).", ["outcome"])
+                            "(answered, timeout, unavailable, error, too_long).", ["outcome"])
         self.erased = Counter("vigie_comments_erased", "Comments whose text and author were erased, by reason "
                               "(erasure, retention).", ["reason"])
 

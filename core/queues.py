@@ -50,6 +50,7 @@ RECONCILE_LOCK = "vigie:reconcile-lock"  # one reconciler run per interval acros
 SYNC_PENDING_LIST = "vigie:sync:pending"  # list of sync request ids waiting for a sync job
 SYNC_REQUEST_KEY = "vigie:sync:req:"  # + request id: its texts and deadline (deleted once read)
 SYNC_RESULT_KEY = "vigie:sync:res:"  # + request id: the answer its caller waits on (BLPOP)
+SYNC_TOO_LONG = "too_long"  # a sync answer's error: the text cannot be scored within its caller's deadline
 SYNC_KEYS_KEY = "vigie:sync:keys"  # hash: model worker key id -> public key for sealed requests (core/sealing.py)
 WEBHOOK_SEEN_PREFIX = "vigie:webhook-seen:"  # + site:timestamp:signature: replay protection of signed webhooks
 DELIVERY_QUEUED_PREFIX = "vigie:delivery-queued:"  # + delivery id: its job was queued (kept FAILURE_TTL_S)

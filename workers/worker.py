@@ -12,6 +12,7 @@ registrations.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -21,6 +22,7 @@ import uuid
 from typing import Any, Iterable, Sequence
 
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, SimpleWorker, get_current_job
 from rq.job import Job
@@ -31,7 +33,7 @@ from core import erasure, logs, metrics, queues, reconcile
 from core.connection import connect_worker
 from core.services import Services, build
 from core.settings import Settings
-from workers import runtime
+from workers import runtime, sync_jobs
 
 log = logging.getLogger(__name__)
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(job)s]: %(message)s"
@@ -99,9 +101,26 @@ class VigieWorker(SimpleWorker):
     def register_death(self):
         try:
             queues.forget(self.connection, self.name)
-        except (RedisConnectionError, RedisTimeoutError):
+        except RedisError:
             log.debug("could not forget %s (Redis unreachable): its heartbeat record expires", self.name)
         super().register_death()
+
+    def teardown(self):
+        """rq's teardown with each step on its own. rq runs ``register_death`` then ``unsubscribe``: with Redis away
+        or restarting the first raises, the second is skipped and the pubsub thread stays behind, retrying its
+        connection for ever (one more per restarted loop), and ``unsubscribe`` racing that thread on a broken
+        connection can raise errors that are not connection errors. Nothing here may end the process."""
+        for step in (self.register_death, self.unsubscribe):
+            try:
+                step()
+            except Exception:
+                log.info("worker teardown: %s failed (Redis unreachable?)", step.__name__, exc_info=True)
+        thread = getattr(self, "pubsub_thread", None)
+        if thread is not None and thread.is_alive():  # stop it: closing its connection ends its blocking read
+            with contextlib.suppress(Exception):
+                thread.stop()
+            with contextlib.suppress(Exception):
+                self.pubsub.close()
 
 
 def build_worker(services: Services, queue_names: Sequence[str], name: str | None = None) -> SimpleWorker:
@@ -219,6 +238,7 @@ def run(settings: Settings, queue_names: Iterable[str] | None = None, burst: boo
         started = time.monotonic()
         scorer = runtime.get_scorer(settings)  # load before the first heartbeat: a live worker is ready to score
         scorer.predict(["Merci pour cet article."])  # the first forward pass is slow: not on a caller's clock
+        scorer.pace = sync_jobs.SyncLane(services)  # long work answers the sync requests between its slices
         log.info("model loaded in %.1f s; listening on %s", time.monotonic() - started, ", ".join(names))
     else:
         log.info("listening on %s (no model)", ", ".join(names))
@@ -237,8 +257,11 @@ def run(settings: Settings, queue_names: Iterable[str] | None = None, burst: boo
             try:
                 worked = worker.work(burst=burst, with_scheduler=False, logging_level=rq_log_level(settings.log_level),
                                      log_format=LOG_FORMAT)
-            except (RedisConnectionError, RedisTimeoutError):  # e.g. in rq's teardown while Redis is away
+            except (RedisConnectionError, RedisTimeoutError):  # e.g. in rq's bootstrap while Redis is away
                 log.warning("the work loop stopped: Redis unreachable", exc_info=True)
+                worked = False
+            except Exception:  # any other error out of rq's bootstrap or teardown: a new loop, never an exit
+                log.warning("the work loop stopped on an unexpected error", exc_info=True)
                 worked = False
             if burst or stop_requested(worker):
                 return worked

@@ -33,6 +33,7 @@ from core.queues import (
     SYNC_QUEUE,
     SYNC_REQUEST_KEY,
     SYNC_RESULT_KEY,
+    SYNC_TOO_LONG,
 )
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,10 @@ def score(redis, texts: list[str], timeout_ms: int, sealed: bool = False) -> Syn
         raise SyncUnavailable(f"no worker scored the comment within {timeout_ms} ms")
     _withdraw(redis, queue, job, request_id, answered=True)
     value = json.loads(answer[1])
+    if value.get("error") == SYNC_TOO_LONG:
+        metrics.sync_request("too_long")
+        raise SyncUnavailable(f"the comment is too long to score within {timeout_ms} ms on this server "
+                              f"({value.get('windows', '?')} windows of text)")
     if "error" in value:
         metrics.sync_request("error")
         raise SyncUnavailable(f"the scoring job failed: {value['error']}")

@@ -6,11 +6,17 @@ every window is scored and a text's score for each label is the **maximum over i
 so a toxic sentence at the end of a long comment is never cut off or averaged away.
 All windows of a call are sorted by length and scored in batches (little padding), under
 ``torch.inference_mode``.
+
+Pacing: a scorer may carry a ``pace`` (the worker process sets one, ``workers.sync_jobs.SyncLane``): ``predict``
+then keeps each forward pass within ``pace.max_tokens()`` padded tokens and calls ``pace.between(tokens, seconds)``
+after each one, so a long comment (a 20 KB text is ~60 windows) is scored in short slices with other work (the
+synchronous requests waiting) served in between.
 """
 from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -34,12 +40,14 @@ def _chunks(content: list[int], window: int, overlap: int) -> list[list[int]]:
 BATCH_OVERHEAD_TOKENS = 48  # the cost of one more forward call, in padded tokens (measured order of magnitude)
 
 
-def plan_batches(lengths, max_batch: int, overhead: int = BATCH_OVERHEAD_TOKENS) -> list[np.ndarray]:
+def plan_batches(lengths, max_batch: int, overhead: int = BATCH_OVERHEAD_TOKENS,
+                 max_tokens: int | None = None) -> list[np.ndarray]:
     """Split items into batches of at most ``max_batch`` that minimise padded tokens + per-call overhead.
 
     Items are sorted by length; a dynamic programme then chooses the cut points (cost of a batch =
     its size x its longest item + ``overhead``). Comments of similar length share a batch; a call with
-    a few long comments does not pad every short one to their length.
+    a few long comments does not pad every short one to their length. With ``max_tokens``, no batch of
+    two or more items pads to more than that many tokens.
     """
     order = np.argsort(lengths, kind="stable")
     ls = [lengths[i] for i in order]
@@ -47,9 +55,11 @@ def plan_batches(lengths, max_batch: int, overhead: int = BATCH_OVERHEAD_TOKENS)
     best = [0.0] + [float("inf")] * n
     cut = [0] * (n + 1)
     for j in range(1, n + 1):
-        for i in range(max(0, j - max_batch), j):
+        for i in range(j - 1, max(0, j - max_batch) - 1, -1):
+            if max_tokens and i < j - 1 and (j - i) * ls[j - 1] > max_tokens:
+                break
             c = best[i] + (j - i) * ls[j - 1] + overhead
-            if c < best[j]:
+            if c <= best[j]:  # on a tie the larger batch, as an ascending scan with "<" would choose
                 best[j], cut[j] = c, i
     out = []
     j = n
@@ -67,6 +77,7 @@ class Scorer:
     labels: list[str]
     threshold: float | None
     batch_size: int = 32
+    pace = None  # see the module's docstring: set by the worker process
 
     # subclasses provide _windows(texts) -> (list of id lists, owner index per window) and _forward
     def _windows(self, texts):
@@ -74,6 +85,22 @@ class Scorer:
 
     def _forward(self, x, m):
         raise NotImplementedError
+
+    def windows(self, texts: list[str]) -> tuple[list[list[int]], list[int]]:
+        """The token windows of ``texts`` (each a list of ids) and, for each window, the index of its text."""
+        return self._windows(list(texts))
+
+    @torch.inference_mode()
+    def score_windows(self, wins: list[list[int]]) -> np.ndarray:
+        """Probabilities (windows x labels) of windows from ``windows``, in one forward pass (padded to the
+        longest)."""
+        L = max(len(w) for w in wins)
+        x = torch.full((len(wins), L), self.pad_id, dtype=torch.long)
+        m = torch.zeros((len(wins), L), dtype=torch.long)
+        for r, w in enumerate(wins):
+            x[r, : len(w)] = torch.as_tensor(w)
+            m[r, : len(w)] = 1
+        return self._forward(x.to(self.device), m.to(self.device)).float().cpu().numpy()
 
     supports_heads = False  # a scorer with a pooled embedding can apply per-site heads (predict's ``heads``)
 
@@ -101,8 +128,21 @@ class Scorer:
             return self._predict_with_heads(texts, list(heads))
         wins, owner = self._windows(texts)
         probs = np.zeros((len(wins), len(self.labels)), dtype=np.float32)
-        for b, x, m in self._batches(wins):
-            probs[b] = self._forward(x, m).float().cpu().numpy()
+        pace = self.pace
+        lengths = np.asarray([len(w) for w in wins])
+        todo = np.arange(len(wins))
+        while len(todo):  # with a pace, the windows left are planned again whenever its slice size changes
+            cap = pace.max_tokens() if pace is not None else None
+            planned = todo
+            for b in plan_batches(lengths[planned], self.batch_size, max_tokens=cap):
+                b = planned[b]
+                started = time.perf_counter()
+                probs[b] = self.score_windows([wins[j] for j in b])
+                todo = todo[~np.isin(todo, b)]
+                if pace is not None:
+                    pace.between(int(len(b) * lengths[b].max()), time.perf_counter() - started)
+                    if pace.max_tokens() != cap:
+                        break
         out = np.full((len(texts), len(self.labels)), -1.0, dtype=np.float32)
         np.maximum.at(out, np.asarray(owner), probs)
         return [{lab: float(v) for lab, v in zip(self.labels, row)} for row in out]
