@@ -44,8 +44,9 @@ def clean_dir(path: Path) -> None:
     """Empty the multiprocess directory (at the start of ``vigie web`` / ``vigie up``: files of processes from a
     previous run would add stale figures)."""
     path.mkdir(parents=True, exist_ok=True)
+    own = f"_{os.getpid()}.db"  # this process's own files are live, not stale (it may have counted already)
     for child in path.iterdir():
-        if child.suffix == ".db" and child.is_file():
+        if child.suffix == ".db" and child.is_file() and not child.name.endswith(own):
             child.unlink(missing_ok=True)
         elif child.is_dir():
             shutil.rmtree(child, ignore_errors=True)

@@ -22,6 +22,9 @@ from core.decisions import record_decision
 from core.storage.models import AuditEntry, Comment, ModelResult, Site, SiteModel
 from tests.dashboard_support import add_comment, add_user, csrf_from, login
 
+BASE = json.loads((Path(__file__).resolve().parents[1] / "workers/model/default/config.json").read_text())["version"]
+# the shipped default model's version: a site model's version is BASE+site-<slug>.<n>
+
 TARGETED = ["Espèce d'abruti, tu ne comprends rien à rien.", "T'es vraiment un gros con, retourne à l'école.",
             "Ferme-la, pauvre idiot, personne ne t'a sonné.", "Toi t'es qu'une ordure et un menteur.",
             "Bande de crétins, vous êtes tous des imbéciles.", "Va te faire voir, sale minable.",
@@ -214,7 +217,7 @@ def test_train_a_site_model_promote_it_and_roll_back(client, app, site, db, work
     monkeypatch.chdir(Path(__file__).resolve().parents[1])  # --data-dir data (the base sample)
     result = vigie(env, "train", "--site", site.slug, "--base-rows", "40", "--steps", "60")
     assert result.exit_code == 0, result.output
-    assert "candidate vigie-fr-toxicity 2026.11.1+site-lemonde-test.1" in result.output
+    assert f"candidate vigie-fr-toxicity {BASE}+site-lemonde-test.1" in result.output
     model = db.scalars(select(SiteModel)).one()
     assert model.status == "candidate"
     assert set(safetensors_load(model.weights)) == {"weight", "bias"}  # safetensors, never a pickle
@@ -228,15 +231,15 @@ def test_train_a_site_model_promote_it_and_roll_back(client, app, site, db, work
         return db.get(Comment, comment_id).result
 
     before = post_and_score("Putain, quelle belle journée.")
-    assert before.model_name == "vigie-fr-toxicity" and before.model_version == "2026.11.1"
+    assert before.model_name == "vigie-fr-toxicity" and before.model_version == BASE
     add_user(app, "admin1", role="admin")
     token = login(client, "admin1")
     page = client.get(f"/admin/sites/{site.id}/model").text
-    assert "2026.11.1+site-lemonde-test.1" in page and "Promouvoir" in page
+    assert f"{BASE}+site-lemonde-test.1" in page and "Promouvoir" in page
     assert client.post(f"/admin/sites/{site.id}/model/{model.id}/promote",
                        data={"csrf_token": token}).status_code == 302
     after = post_and_score("Putain, quelle belle soirée.")
-    assert after.model_name == "vigie-fr-toxicity" and after.model_version == "2026.11.1+site-lemonde-test.1"
+    assert after.model_name == "vigie-fr-toxicity" and after.model_version == f"{BASE}+site-lemonde-test.1"
     assert after.threshold == pytest.approx(model.threshold)
 
     # the dashboard's button: a background job trains a second candidate, its progress shown on the page
@@ -244,13 +247,13 @@ def test_train_a_site_model_promote_it_and_roll_back(client, app, site, db, work
     assert "Entraînement en attente" in client.get(f"/admin/sites/{site.id}/model").text
     work()
     page = client.get(f"/admin/sites/{site.id}/model").text
-    assert "2026.11.1+site-lemonde-test.2" in page and 'data-state="done"' in page
+    assert f"{BASE}+site-lemonde-test.2" in page and 'data-state="done"' in page
     second = db.scalar(select(SiteModel).where(SiteModel.number == 2))
     assert second.trained_by == "admin1" and second.metrics["current"]["version"] == model.version
 
     assert client.post(f"/admin/sites/{site.id}/model/rollback", data={"csrf_token": token}).status_code == 302
     rolled = post_and_score("Putain, quel beau match.")
-    assert rolled.model_version == "2026.11.1"
+    assert rolled.model_version == BASE
     actions = [e.action for e in db.scalars(select(AuditEntry).where(AuditEntry.action.like("model_%"))
                                             .order_by(AuditEntry.id))]
     assert actions == ["model_trained", "model_promoted", "model_trained", "model_rolled_back"]
