@@ -53,17 +53,18 @@ def clean_dir(path: Path) -> None:
 
 
 def enable(settings: Settings) -> Path:
-    """Record this process's metrics under the settings' metrics directory (once per process: the first call
-    wins, later calls return the same directory)."""
-    if _state["dir"] is not None:
-        return _state["dir"]
+    """Record this process's metrics under the settings' metrics directory. A process has one set of settings;
+    should a later call name another directory (several apps in one test process), the figures follow it."""
     path = metrics_dir(settings)
+    if _state["dir"] == path:
+        return path
     path.mkdir(parents=True, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
     from prometheus_client import values
 
     values.ValueClass = values.get_value_class()  # multiprocess values, even if prometheus_client was imported
     _state["dir"] = path
+    _state["metrics"] = None  # made again over the new value class (they are in no registry: see _Metrics)
     _metrics()  # the families exist from the start (an unlabelled counter shows 0 before it first moves)
     return path
 
@@ -86,7 +87,14 @@ def mark_dead(pid: int) -> None:
 
 class _Metrics:
     def __init__(self) -> None:
-        from prometheus_client import Counter, Histogram
+        from functools import partial
+
+        import prometheus_client
+
+        # In no registry: /metrics reads every process's files (MultiProcessCollector), and enable() may make
+        # them again over another directory.
+        Counter = partial(prometheus_client.Counter, registry=None)
+        Histogram = partial(prometheus_client.Histogram, registry=None)
 
         self.received = Counter("vigie_comments_received", "Comments accepted (stored as pending), by source.",
                                 ["source"])

@@ -45,6 +45,9 @@ LABEL_WHAT = {"toxicity": lazy_gettext("toxic"), "severe_toxicity": lazy_gettext
 ACTOR_NAMES = {"model": lazy_gettext("Model"), "rule": lazy_gettext("Word list"),
                "moderator": lazy_gettext("Moderator"), "admin": lazy_gettext("Admin"),
                "system": lazy_gettext("System")}
+# Names the system writes as actor_name (core/reports.py, core/erasure.py, workers/site_training.py): shown translated
+SYSTEM_ACTOR_NAMES = {"reports": lazy_gettext("readers' reports"), "retention": lazy_gettext("retention period"),
+                      "vigie train": lazy_gettext("command line")}
 STATUS_NAMES = {"pending": lazy_gettext("pending"), "flagged": lazy_gettext("to review"),
                 "approved": lazy_gettext("approved"), "rejected": lazy_gettext("rejected")}
 TAB_NAMES = {"flagged": lazy_gettext("To review"), "reported": lazy_gettext("Reported"), "pending": lazy_gettext("Pending"),
@@ -228,6 +231,7 @@ def init_i18n(app: Flask, bp) -> None:
     for name, fn in {"when": when, "decimal": decimal, "number": number, "percent": percent,
                      "input_number": input_number}.items():
         bp.add_app_template_filter(fn, name)
+    bp.add_app_template_filter(lambda who: str(SYSTEM_ACTOR_NAMES.get(who, who or "")), "who_name")
     for name, table in {"label_name": LABEL_NAMES, "actor_name": ACTOR_NAMES, "status_name": STATUS_NAMES,
                         "tab_name": TAB_NAMES, "role_name": ROLE_NAMES, "list_name": LIST_NAMES,
                         "action_name": ACTION_NAMES}.items():
