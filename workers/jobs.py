@@ -166,15 +166,12 @@ def _score_in(session: Session, svc: Services, ids: list[int],
         stmt = stmt.with_for_update(skip_locked=True, of=Comment)
     comments = list(session.scalars(stmt))
     all_scores = [scored[c.id] for c in comments]
-    threshold = getattr(scorer, "threshold", None)
-    model_name = str(getattr(scorer, "name", svc.settings.model))
-    model_version = str(getattr(scorer, "version", ""))
     to_explain = []
     for comment, scores in zip(comments, all_scores):
-        head = heads.get(comment.site_id)
-        decision = apply_scores(session, comment.site, comment, scores, model_name,
-                                head.version if head is not None else model_version,
-                                head.threshold if head is not None else threshold, latency_ms, svc)
+        model_name, model_version, threshold = site_heads.model_of(scorer, heads.get(comment.site_id),
+                                                                   svc.settings.model)
+        decision = apply_scores(session, comment.site, comment, scores, model_name, model_version, threshold,
+                                latency_ms, svc)
         if decision.status != Status.approved.value and hasattr(scorer, "explain"):
             to_explain.append(comment.id)
         summary[decision.status] = summary.get(decision.status, 0) + 1

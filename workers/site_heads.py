@@ -34,6 +34,16 @@ def heads_for(session: Session, scorer, site_ids) -> dict[int, object]:
     return out
 
 
+def model_of(scorer, head=None, default_name: str = "") -> tuple[str, str, float | None]:
+    """(name, version, threshold) that a result scored with ``head`` (None: the shared model's own head) carries
+    and is decided with: the queued drain and the synchronous path (Perspective, Coral) both take them from here,
+    so a site model's comment is stored with the site model's version and decided at its threshold either way."""
+    name = str(getattr(scorer, "name", "") or default_name)
+    if head is not None:
+        return name, head.version, head.threshold
+    return name, str(getattr(scorer, "version", "")), getattr(scorer, "threshold", None)
+
+
 def _load(session: Session, scorer, model_id: int):
     from workers.model.sitehead import SiteHead
 

@@ -16,6 +16,12 @@ is in its last window.
 between two forward passes it answers the sync requests waiting, and while sync traffic has been seen in the last
 ``SYNC_RECENT_S`` it keeps those forward passes to one slice, so a 20 KB comment in the queue never holds a
 synchronous call for more than a slice. Without sync traffic, batches keep their full size (throughput).
+
+Sites' own models (issue 13): a request carries its site's id; each time requests are taken, one lookup
+(``workers.site_heads.heads_for``, cached heads) finds the active site model of their sites, and every window is
+scored with its request's head (``scorer.score_windows(wins, heads=...)``: one encoder pass per forward pass
+whatever the mix of sites). The answer carries that model's name, version and threshold
+(``site_heads.model_of``, as the queued drain), which the web process stores and decides with.
 """
 from __future__ import annotations
 
@@ -31,7 +37,7 @@ from core import metrics
 from core.queues import SYNC_PENDING_LIST, SYNC_REQUEST_KEY, SYNC_RESULT_KEY, SYNC_RESULT_TTL_S
 from core.queues import SYNC_TOO_LONG as TOO_LONG
 from core.services import Services
-from workers import runtime
+from workers import runtime, site_heads
 from workers.model.scorer import plan_batches
 
 log = logging.getLogger(__name__)
@@ -107,6 +113,7 @@ class _Request:
     lengths: list[int]
     done: int = 0  # windows scored (always a prefix of ``wins``)
     failed: bool = False
+    head: Any = None  # the site's own head (None: the shared model's)
     model_s: float = 0.0
     batch: int = 0
 
@@ -127,19 +134,21 @@ def serve(svc: Services, limit: int | None = None) -> dict[str, int]:
     batch = limit or settings.batch_size
     counts = {"answered": 0, "texts": 0, "too_long": 0, "expired": 0}
     if not hasattr(scorer, "score_windows"):  # a scorer without windows (any object with ``predict``)
-        live = _take(redis, batch, counts)
+        live = _with_heads(svc, scorer, _take(redis, batch, counts), counts)
         if live:
-            _answer(redis, counts, list(zip([rid for rid, _, _ in live],
-                                            _score(scorer, [texts for _, _, texts in live]))))
+            _answer(redis, counts, list(zip([rid for rid, _, _, _ in live],
+                                            _score(scorer, [(texts, head) for _, _, texts, head in live]))))
         return counts
     active: list[_Request] = []
     while True:
         if len(active) < batch:
-            for rid, deadline, texts in _take(redis, batch - len(active), counts):
+            taken = _with_heads(svc, scorer, _take(redis, batch - len(active), counts), counts)
+            for rid, deadline, texts, head in taken:
                 request = _windows(scorer, rid, deadline, texts)
                 if isinstance(request, dict):
                     _answer(redis, counts, [(rid, request)])
                 else:
+                    request.head = head
                     active.append(request)
         if not active:
             return counts
@@ -167,8 +176,8 @@ def serve(svc: Services, limit: int | None = None) -> dict[str, int]:
                 _answer(redis, counts, [(r.rid, _result(scorer, r)) for r in finished])
 
 
-def _take(redis, n: int, counts: dict[str, int]) -> list[tuple[str, float, list[str]]]:
-    """Pop up to ``n`` waiting requests: (id, deadline, texts) of those whose caller still waits."""
+def _take(redis, n: int, counts: dict[str, int]) -> list[tuple[str, float, list[str], int | None]]:
+    """Pop up to ``n`` waiting requests: (id, deadline, texts, site id) of those whose caller still waits."""
     waiting = redis.lpop(SYNC_PENDING_LIST, n) or []
     ids = [x.decode() if isinstance(x, bytes) else x for x in waiting]
     if not ids:
@@ -197,8 +206,29 @@ def _take(redis, n: int, counts: dict[str, int]) -> list[tuple[str, float, list[
                 continue
         else:
             texts = request["texts"]
-        live.append((rid, deadline, list(texts)))
+        site_id = request.get("site_id")
+        live.append((rid, deadline, list(texts), site_id if isinstance(site_id, int) else None))
     return live
+
+
+def _with_heads(svc: Services, scorer, live, counts: dict[str, int]) -> list[tuple[str, float, list[str], Any]]:
+    """The taken requests with their site's head in place of the site id: one lookup for all of them. If the
+    lookup fails (database unreachable), requests from a site get an error at once (their caller falls back: 503,
+    or Coral's queue) rather than the shared model's scores in the name of a site that may have its own."""
+    site_ids = {site_id for _, _, _, site_id in live if site_id is not None}
+    heads: dict[int, Any] = {}
+    if site_ids and getattr(scorer, "supports_heads", False):
+        try:
+            with svc.db.sessionmaker() as session:
+                heads = site_heads.heads_for(session, scorer, site_ids)
+                session.rollback()
+        except Exception as exc:
+            log.warning("could not look up the sites' own models (%s)", type(exc).__name__, exc_info=True)
+            failed = [(rid, {"error": "SiteModelUnavailable"}) for rid, _, _, site_id in live if site_id is not None]
+            if failed:
+                _answer(redis=svc.redis, counts=counts, answers=failed)
+            live = [item for item in live if item[3] is None]
+    return [(rid, deadline, texts, heads.get(site_id)) for rid, deadline, texts, site_id in live]
 
 
 def _windows(scorer, rid: str, deadline: float, texts: list[str]) -> _Request | dict[str, Any]:
@@ -229,7 +259,11 @@ def _slice(scorer, active: list[_Request]) -> None:
         part = [chosen[j] for j in b]
         started = time.perf_counter()
         try:
-            probs = scorer.score_windows([request.wins[k] for request, k in part])
+            wins = [request.wins[k] for request, k in part]
+            if any(request.head is not None for request, _ in part):
+                probs = scorer.score_windows(wins, heads=[request.head for request, _ in part])
+            else:
+                probs = scorer.score_windows(wins)
         except Exception:
             log.exception("sync scoring failed")
             for request, _ in part:
@@ -252,13 +286,14 @@ def _result(scorer, request: _Request) -> dict[str, Any]:
     out = np.full((len(request.texts), request.probs.shape[1]), -1.0, dtype=np.float32)
     np.maximum.at(out, request.owner, request.probs)
     labels = list(scorer.labels)
-    return {"scores": [{lab: float(v) for lab, v in zip(labels, row)} for row in out], **_model(scorer),
-            "model_ms": request.model_s * 1000, "batch": request.batch}
+    return {"scores": [{lab: float(v) for lab, v in zip(labels, row)} for row in out],
+            **_model(scorer, request.head), "model_ms": request.model_s * 1000, "batch": request.batch}
 
 
-def _model(scorer) -> dict[str, Any]:
-    return {"model": str(getattr(scorer, "name", "")), "version": str(getattr(scorer, "version", "")),
-            "threshold": getattr(scorer, "threshold", None)}
+def _model(scorer, head=None) -> dict[str, Any]:
+    """The model that scored an answer (the site's own or the shared one), as the drain records it."""
+    name, version, threshold = site_heads.model_of(scorer, head)
+    return {"model": name, "version": version, "threshold": threshold}
 
 
 def _answer(redis, counts: dict[str, int], answers: list[tuple[str, dict[str, Any]]]) -> None:
@@ -272,21 +307,25 @@ def _answer(redis, counts: dict[str, int], answers: list[tuple[str, dict[str, An
     pipe.execute()
 
 
-def _score(scorer, groups: list[list[str]]) -> list[dict[str, Any]]:
-    """All groups' texts in one ``predict`` call (scorers without windows)."""
+def _score(scorer, groups: list[tuple[list[str], Any]]) -> list[dict[str, Any]]:
+    """All groups' texts (each with its site's head or None) in one ``predict`` call (scorers without windows)."""
     try:
-        flat = [text for texts in groups for text in texts]
+        flat = [text for texts, _ in groups for text in texts]
         started = time.perf_counter()
-        scores = scorer.predict(flat)
+        if any(head is not None for _, head in groups):
+            scores = scorer.predict(flat, heads=[head for texts, head in groups for _ in texts])
+        else:
+            scores = scorer.predict(flat)
         model_ms = (time.perf_counter() - started) * 1000
         metrics.forward_pass("sync", len(flat), model_ms / 1000)
     except Exception as exc:  # the callers get an answer now instead of waiting out their budget
         log.exception("sync scoring failed")
         return [{"error": type(exc).__name__}] * len(groups)
-    common = {**_model(scorer), "model_ms": model_ms, "batch": len(flat)}
+    common = {"model_ms": model_ms, "batch": len(flat)}
     out, start = [], 0
-    for texts in groups:
+    for texts, head in groups:
         chunk = scores[start:start + len(texts)]
         start += len(texts)
-        out.append({"scores": [{k: float(v) for k, v in s.items()} for s in chunk], **common})
+        out.append({"scores": [{k: float(v) for k, v in s.items()} for s in chunk], **_model(scorer, head),
+                    **common})
     return out

@@ -239,7 +239,7 @@ def _moderate():
     try:
         if budget_ms <= 0:
             raise sync.SyncUnavailable("no time left")
-        result = sync.score(services.redis, [text], budget_ms)
+        result = sync.score(services.redis, [text], budget_ms, site_id=site.id)
     except sync.SyncUnavailable:
         schedule(services, [comment.id])  # decided later by the queue; Coral keeps its own decision for now
         return Response(status=204)

@@ -286,7 +286,8 @@ def analyze():
     settings = vigie().settings
     started = time.perf_counter()
     try:
-        result = sync.score(vigie().redis, texts, settings.sync_timeout_ms, sealed=req.doNotStore)
+        result = sync.score(vigie().redis, texts, settings.sync_timeout_ms, sealed=req.doNotStore,
+                            site_id=site.id)
     except sync.SyncUnavailable as exc:
         raise PerspectiveError(503, f"The service is currently unavailable: {exc}.") from None
     latency_ms = (time.perf_counter() - started) * 1000

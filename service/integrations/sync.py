@@ -1,12 +1,15 @@
 """Synchronous scoring from the web process, which does not hold the model (Perspective API, Coral).
 
-A request is written to Redis (``vigie:sync:req:<id>``: texts and deadline, expiring with the budget), its id is
+A request is written to Redis (``vigie:sync:req:<id>``: texts, deadline and the calling site's id, expiring with the
+budget), its id is
 appended to the list ``vigie:sync:pending``, and an RQ job carrying only that id is enqueued on ``vigie-sync``
 (served by model workers before batched scoring). The job pops up to ``VIGIE_BATCH_SIZE`` waiting requests at once,
 its own and any that arrived meanwhile, scores all their texts in one forward pass and pushes each answer to
 ``vigie:sync:res:<id>``; the web process waits on that key with ``BLPOP`` within its budget. Concurrent calls thus
 share forward passes, and a job whose request was already answered by another job's batch finds nothing to do.
 Texts never travel in the job itself and their keys are deleted once read, so ``doNotStore`` leaves nothing behind.
+The site id (never sealed: it is no secret) lets the worker score with the site's own model (issue 13); the answer
+names the model that scored (the site's version and threshold when it has one), which the caller stores.
 
 If no worker answers in time, the request is withdrawn and ``SyncUnavailable`` is raised: the Perspective API
 answers 503, Coral gets "no opinion" and its comment goes through the normal queue.
@@ -53,10 +56,10 @@ class SyncScores:
     batch: int = 1  # texts in that forward pass
 
 
-def score(redis, texts: list[str], timeout_ms: int, sealed: bool = False) -> SyncScores:
-    """Score ``texts`` on a worker within ``timeout_ms``. ``sealed`` (Perspective's doNotStore): the texts cross
-    Redis encrypted for the live workers' in-memory keys (core/sealing.py), never in plaintext. Raises
-    SyncUnavailable."""
+def score(redis, texts: list[str], timeout_ms: int, sealed: bool = False, site_id: int | None = None) -> SyncScores:
+    """Score ``texts`` on a worker within ``timeout_ms``, with site ``site_id``'s own model when it has an active
+    one (else the shared model). ``sealed`` (Perspective's doNotStore): the texts cross Redis encrypted for the live
+    workers' in-memory keys (core/sealing.py), never in plaintext. Raises SyncUnavailable."""
     request_id = uuid.uuid4().hex
     deadline = time.time() + timeout_ms / 1000
     request_key, result_key = SYNC_REQUEST_KEY + request_id, SYNC_RESULT_KEY + request_id
@@ -67,6 +70,8 @@ def score(redis, texts: list[str], timeout_ms: int, sealed: bool = False) -> Syn
             request = {"sealed": sealing.seal(list(texts), _worker_keys(redis, deadline)), "deadline": deadline}
         else:
             request = {"texts": list(texts), "deadline": deadline}
+        if site_id is not None:
+            request["site_id"] = int(site_id)
         pipe = redis.pipeline()
         pipe.set(request_key, json.dumps(request), px=timeout_ms + 1000)
         pipe.rpush(SYNC_PENDING_LIST, request_id)

@@ -91,16 +91,35 @@ class Scorer:
         return self._windows(list(texts))
 
     @torch.inference_mode()
-    def score_windows(self, wins: list[list[int]]) -> np.ndarray:
+    def score_windows(self, wins: list[list[int]], heads=None) -> np.ndarray:
         """Probabilities (windows x labels) of windows from ``windows``, in one forward pass (padded to the
-        longest)."""
+        longest). ``heads`` (scorers with ``supports_heads``): one entry per window, None or a per-site head
+        applied to that window's pooled embedding instead of the model's own head (one encoder pass whatever the
+        mix of sites, as in ``predict``)."""
         L = max(len(w) for w in wins)
         x = torch.full((len(wins), L), self.pad_id, dtype=torch.long)
         m = torch.zeros((len(wins), L), dtype=torch.long)
         for r, w in enumerate(wins):
             x[r, : len(w)] = torch.as_tensor(w)
             m[r, : len(w)] = 1
-        return self._forward(x.to(self.device), m.to(self.device)).float().cpu().numpy()
+        x, m = x.to(self.device), m.to(self.device)
+        if heads is not None and self.supports_heads and any(h is not None for h in heads):
+            return self._probs_with_heads(x, m, list(heads))
+        return self._forward(x, m).float().cpu().numpy()
+
+    def _probs_with_heads(self, x, m, heads) -> np.ndarray:
+        """One encoder pass over the padded rows ``x``/``m``; row r's probabilities come from ``heads[r]`` (None:
+        the model's own head). The one place a site head meets the encoder (drain and sync alike)."""
+        pooled = self._pool(x, m)
+        p = torch.sigmoid(self._head(pooled))
+        rows_by_head: dict[int, tuple[object, list[int]]] = {}
+        for r, head in enumerate(heads):
+            if head is not None:
+                rows_by_head.setdefault(id(head), (head, []))[1].append(r)
+        for head, rows in rows_by_head.values():
+            idx = torch.as_tensor(rows, device=pooled.device)
+            p[idx] = torch.sigmoid(head.logits(pooled[idx]))
+        return p.float().cpu().numpy()
 
     supports_heads = False  # a scorer with a pooled embedding can apply per-site heads (predict's ``heads``)
 
@@ -152,18 +171,7 @@ class Scorer:
         owner_arr = np.asarray(owner)
         probs = np.zeros((len(wins), len(self.labels)), dtype=np.float32)
         for b, x, m in self._batches(wins):
-            pooled = self._pool(x, m)
-            p = torch.sigmoid(self._head(pooled))
-            rows_by_head: dict[int, list[int]] = {}
-            for r, j in enumerate(b):
-                head = heads[owner_arr[j]]
-                if head is not None:
-                    rows_by_head.setdefault(id(head), []).append(r)
-            for rows in rows_by_head.values():
-                head = heads[owner_arr[b[rows[0]]]]
-                idx = torch.as_tensor(rows)
-                p[idx] = torch.sigmoid(head.logits(pooled[idx]))
-            probs[b] = p.float().cpu().numpy()
+            probs[b] = self._probs_with_heads(x, m, [heads[owner_arr[j]] for j in b])
         out = np.full((len(texts), len(self.labels)), -1.0, dtype=np.float32)
         np.maximum.at(out, owner_arr, probs)
         return [{lab: float(v) for lab, v in zip(self.labels, row)} for row in out]
