@@ -101,6 +101,10 @@ def test_reaching_the_threshold_flags_a_model_approved_comment(client, site, db,
     # the API tells the comment system
     decision = client.get(f"/api/v1/comments/{comment_id}", headers=site.headers).get_json()["decision"]
     assert decision["status"] == "flagged" and decision["decided_by"] == "system"
+    # moderators read who flagged it in their language
+    login(client, add_user(app, "lecteur-des-signalements"))
+    panel = client.get(f"/comments/{comment_id}/panel").text
+    assert "Système (signalements des lecteurs)" in panel and "(reports)" not in panel
 
 
 def test_reports_never_unreject_nor_overrule_a_moderator(client, site, db, app):
