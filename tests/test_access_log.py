@@ -18,7 +18,9 @@ def test_vigie_web_access_log_holds_no_api_key(settings, site, tmp_path):
     port = free_port()
     env = {**os.environ, "VIGIE_DATABASE_URL": settings.resolved_database_url,
            "VIGIE_REDIS_URL": redis_url_for(settings), "VIGIE_DATA_DIR": str(settings.data_dir),
-           "VIGIE_SECRET_KEY": "test-secret", "VIGIE_LOG_LEVEL": "INFO", "VIGIE_ACCESS_LOG": "true"}
+           "VIGIE_SECRET_KEY": "test-secret", "VIGIE_LOG_LEVEL": "INFO", "VIGIE_ACCESS_LOG": "true",
+           # its own metrics directory: `vigie web` empties it at start (the test process counts in the session's)
+           "VIGIE_METRICS_DIR": str(tmp_path / "metrics")}
     log_path = tmp_path / "web.log"
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen([sys.executable, "-m", "core.cli", "web", "--no-migrate", "--port", str(port),

@@ -125,6 +125,9 @@ def live(_app, settings, tmp_path_factory):
             env = {**os.environ, "VIGIE_DATABASE_URL": settings.resolved_database_url,
                    "VIGIE_REDIS_URL": redis_url_for(settings), "VIGIE_DATA_DIR": str(settings.data_dir),
                    "VIGIE_SECRET_KEY": "test-secret", "VIGIE_LOG_LEVEL": "WARNING",
+                   # its own metrics directory: `vigie web` empties it at start (the test process counts in the
+                   # session's)
+                   "VIGIE_METRICS_DIR": str(log_path.parent / "metrics"),
                    # patient budgets: the checks are about conformance, not speed (a busy CI machine)
                    "VIGIE_SYNC_TIMEOUT_MS": "10000", "VIGIE_CORAL_TIMEOUT_MS": "5000", **env_limits}
             with open(log_path, "wb") as log_file:
