@@ -222,7 +222,7 @@ def test_coral_calls_are_rate_limited_per_site_with_a_json_429(client, app, site
     never spend a site's allowance; other sites are not affected."""
     from core.keys import create_site
 
-    monkeypatch.setattr(settings, "coral_rate_limit", "3 per minute")
+    monkeypatch.setattr(settings, "coral_rate_limit", "3 per day")  # a fixed window: a minute boundary mid-test reset it
     monkeypatch.setattr(settings, "coral_timeout_ms", 10)  # no worker here: "no opinion" (204) at once
     with app.extensions["vigie"].db.session() as session:
         other, _, other_secret = create_site(session, "autre-journal")
